@@ -45,6 +45,11 @@ import torch
 from cgan.models import get_model
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def checkpoints_root() -> Path:
+    """Where runs live: $CGAN_CHECKPOINTS if set, else the repository's checkpoints/ folder."""
+    return Path(os.environ.get("CGAN_CHECKPOINTS") or CHECKPOINTS)
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -431,9 +436,9 @@ class Run:
             self.last_path.unlink(missing_ok=True)
 
 
-def list_runs(root: str | Path = CHECKPOINTS) -> list[Run]:
-    """Every run directory under `root`, newest modification first."""
-    root = Path(root)
+def list_runs(root: str | Path | None = None) -> list[Run]:
+    """Every run directory under `root` (default: checkpoints_root()), newest first."""
+    root = Path(root) if root is not None else checkpoints_root()
     if not root.is_dir():
         return []
     runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]

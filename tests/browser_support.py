@@ -1,0 +1,105 @@
+"""A real Streamlit server and a real Chromium for end-to-end tests.
+
+    with streamlit_server(checkpoints=tmp_dir) as url, chromium_page() as page:
+        page.goto(url)
+        wait_for_app(page)
+
+The server is `streamlit run app/main.py` from the repository root on a free loopback port, with
+$CGAN_CHECKPOINTS pointing at the runs the test made. Chromium is Debian's /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CGAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(checkpoints: Path | None = None, env: dict | None = None, timeout: float = 90):
+    port = free_port()
+    environment = {**os.environ, **(env or {})}
+    if checkpoints is not None:
+        environment["CGAN_CHECKPOINTS"] = str(checkpoints)
+    log_path = ROOT / "test-output" / f"streamlit-{port}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app/main.py",
+            "--server.headless", "true",
+            "--server.address", "127.0.0.1",
+            "--server.port", str(port),
+            "--browser.gatherUsageStats", "false",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early: {log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                    if response.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise TimeoutError(f"streamlit did not answer on {url}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1600, height: int = 1000):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_for_app(page, timeout: float = 60_000) -> None:
+    """Wait until the script has finished its current run."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)

@@ -1,0 +1,58 @@
+"""Shared fixtures: small real runs trained with the library itself (no shipped checkpoints)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cgan.runs import Run  # noqa: E402
+from cgan.train import TrainConfig, train  # noqa: E402
+
+OUTPUT = ROOT / "test-output"  # screenshots and other artefacts a person may want to look at
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def make_run(path: Path, model: str = "cgan", **overrides) -> Run:
+    """Train a small real run into `path` on the CPU and return it."""
+    config = TrainConfig.for_model(model, **overrides)
+    run = Run(path)
+    train(config, run, torch.device("cpu"), log=_quiet)
+    return run
+
+
+@pytest.fixture(scope="session")
+def cgan_run(tmp_path_factory) -> Run:
+    """A 4-epoch CGAN run on 3,000 images (weights for every epoch)."""
+    return make_run(tmp_path_factory.mktemp("runs") / "cgan-small", epochs=4, limit=3000, seed=1)
+
+
+@pytest.fixture(scope="session")
+def cdcgan_run(tmp_path_factory) -> Run:
+    """A 2-epoch narrow cDCGAN run on 1,000 images."""
+    return make_run(
+        tmp_path_factory.mktemp("runs") / "cdcgan-small", model="cdcgan", epochs=2, limit=1000,
+        width=0.125, seed=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads():
+    # Tests share two cores with each other's subprocesses; keep torch from oversubscribing.
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
