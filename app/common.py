@@ -1,0 +1,440 @@
+"""What the app's pages share: the chosen run, cached loaders, shared controls and image helpers.
+
+A page reads like this::
+
+    from app import common
+
+    with common.page_errors():
+        run = common.current_run()          # the run picked in the sidebar (None: message shown)
+        if run is not None:
+            ...
+
+Runs are read with ``cgan.runs`` and sampled with ``cgan.sampling``; nothing here trains.
+Caches are keyed by a file's modification time and size, so a file that the trainer rewrites is
+read again on the next rerun, and run listings are never cached: a run being written shows its
+new epochs as soon as the page reruns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+
+from cgan.data import MnistError, load_mnist
+from cgan.runs import EpochRecord, Run, RunError, checkpoints_root, list_runs
+from cgan.sampling import generate, noise, tile
+
+PREFERRED_RUN = "cgan-report"
+RUN_KEY = "run"  # st.session_state key of the run picked in the sidebar
+MAX_SEED = 2**31 - 1
+LABEL_COLOUR = 0  # row labels: black on the white page
+GAP_COLOUR = 255  # white gaps between black digit tiles
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: one line on the page, never a traceback
+
+
+@contextlib.contextmanager
+def page_errors():
+    """Turn what can go wrong while reading runs into one line on the page."""
+    try:
+        yield
+    except RunError as exc:
+        st.error(str(exc))
+    except MnistError as exc:
+        st.error(f"MNIST is not available: {exc}")
+    except FileNotFoundError as exc:
+        st.error(f"A file of the run is gone ({exc.filename or exc}); it may have been deleted.")
+    except OSError as exc:
+        st.error(f"A file could not be read: {exc.strerror or exc} ({exc.filename or ''})")
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """(path, mtime_ns, size): a cache key that changes whenever the file is rewritten."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing") from None
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+def runs() -> list[Run]:
+    """Every run under the checkpoints folder, newest first (read afresh on every rerun)."""
+    return list_runs()
+
+
+def default_run_name(names: list[str], preferred: str = PREFERRED_RUN) -> str | None:
+    if preferred in names:
+        return preferred
+    return names[0] if names else None
+
+
+def run_model(run: Run) -> str | None:
+    """The run's model name, or None when its config cannot be read."""
+    try:
+        return str(run.config()["model"])
+    except RunError:
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _history(path: str, mtime_ns: int, size: int) -> list[EpochRecord]:
+    return Run(Path(path).parent).history()
+
+
+def history(run: Run) -> list[EpochRecord]:
+    """The run's complete epochs, cached until history.jsonl changes."""
+    if not run.history_path.is_file():
+        if not run.path.is_dir():
+            raise RunError(f"run {run.name} is gone (deleted while the page was open?)")
+        return []
+    try:
+        return _history(*_file_key(run.history_path))
+    except RunError:
+        return []  # removed between the check and the read: no complete epoch
+
+
+def epochs(run: Run) -> list[int]:
+    return [record.epoch for record in history(run)]
+
+
+def weight_epochs(run: Run) -> list[int]:
+    """Complete epochs whose generator weights are on disk."""
+    complete = set(epochs(run))
+    found = []
+    folder = run.path / "weights"
+    if folder.is_dir():
+        for file in folder.glob("generator_*.pt"):
+            try:
+                epoch = int(file.stem.split("_")[1])
+            except (IndexError, ValueError):
+                continue
+            if epoch in complete:
+                found.append(epoch)
+    return sorted(found)
+
+
+def nearest(wanted: int, available: list[int]) -> int:
+    """The available epoch closest to `wanted` (the later one on a tie)."""
+    return min(available, key=lambda e: (abs(e - wanted), -e))
+
+
+def training_state(run: Run) -> str | None:
+    """'running' while a live trainer writes the run, else the recorded state (or None)."""
+    status = run.status()
+    state = status.get("state")
+    if state == "running":
+        pid = status.get("pid")
+        try:
+            os.kill(int(pid), 0)
+        except (TypeError, ValueError, ProcessLookupError):
+            return "stopped"
+        except PermissionError:
+            pass  # alive, owned by another user
+    return state
+
+
+def describe(run: Run) -> str:
+    """One line for pickers: name, model and epochs done."""
+    model = run_model(run)
+    try:
+        done = len(history(run))
+    except RunError:
+        done = 0
+    text = f"{run.name}  ({model.upper() if model else 'unreadable'}, {done} epoch{'s' * (done != 1)})"
+    if training_state(run) == "running":
+        text += ", training"
+    return text
+
+
+def sidebar_run_picker() -> Run | None:
+    """The sidebar's run chooser, shared by every page; the choice is kept in session state."""
+    all_runs = runs()
+    names = [run.name for run in all_runs]
+    by_name = {run.name: run for run in all_runs}
+    if not names:
+        st.session_state.pop(RUN_KEY, None)
+        st.sidebar.info(f"No runs yet in {checkpoints_root()}.")
+        return None
+    chosen = st.session_state.get(RUN_KEY)
+    if chosen not in names:
+        if chosen is not None:
+            st.sidebar.warning(f"Run {chosen} is gone.")
+        st.session_state[RUN_KEY] = default_run_name(names)
+    name = st.sidebar.selectbox(
+        "Run", names, key=RUN_KEY, format_func=lambda n: describe(by_name[n]) if n in by_name else n
+    )
+    return by_name.get(name)
+
+
+def follow_training(run: Run, every_seconds: float = 3.0) -> None:
+    """While a trainer writes `run`, rerun the app whenever an epoch finishes."""
+
+    @st.fragment(run_every=every_seconds)
+    def watch() -> None:
+        try:
+            seen = _file_key(run.history_path)
+        except RunError:
+            seen = None
+        previous = st.session_state.get("_followed")
+        st.session_state["_followed"] = (str(run.path), seen)
+        if previous is not None and previous[0] == str(run.path) and previous[1] != seen:
+            st.rerun(scope="app")
+        total = run.status().get("epochs_total")
+        done = len(history(run))
+        st.caption(f"Training now: epoch {done}" + (f" of {total}" if total else "")
+                   + ". New epochs appear by themselves.")
+
+    watch()
+
+
+def current_run() -> Run | None:
+    """The run picked in the sidebar, or None after saying why there is none."""
+    names = [run.name for run in runs()]
+    if not names:
+        st.info(
+            f"No runs yet in {checkpoints_root()}. Train one on the Train page, or with "
+            "`python -m cgan.train --out checkpoints/NAME`."
+        )
+        return None
+    name = st.session_state.get(RUN_KEY)
+    if name not in names:
+        name = default_run_name(names)
+    return Run(checkpoints_root() / name)
+
+
+def require_epochs(run: Run, with_weights: bool = False) -> list[int]:
+    """The run's complete epochs (or those with weights); says so on the page when there are none."""
+    found = weight_epochs(run) if with_weights else epochs(run)
+    if not found:
+        if not epochs(run):
+            st.info(
+                f"Run {run.name} has no finished epoch yet. Its first epoch appears here as soon "
+                "as it is done."
+            )
+        else:
+            st.warning(f"Run {run.name} has no generator weights on disk, so it cannot draw digits.")
+    return found
+
+
+def runs_of_model(model: str) -> list[Run]:
+    return [run for run in runs() if run_model(run) == model]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached loaders
+
+
+@st.cache_resource(show_spinner=False, max_entries=48)
+def _generator(run_path: str, epoch: int, _mtime_ns: int, _size: int):
+    return Run(run_path).load_generator(epoch)
+
+
+def generator(run: Run, epoch: int):
+    """The run's generator after `epoch`, loaded once per version of its weights file."""
+    _, mtime_ns, size = _file_key(run.weights_path(epoch))
+    return _generator(str(run.path), int(epoch), mtime_ns, size)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _grid(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    from cgan.runs import read_grid_png
+
+    return read_grid_png(Path(path))
+
+
+def grid(run: Run, epoch: int) -> np.ndarray:
+    """The run's fixed 10x10 grid after `epoch`: 280x280 uint8, row = digit, column = noise."""
+    return _grid(*_file_key(run.grid_path(epoch)))
+
+
+def samples(run: Run, epoch: int, digit: int, seed: int, n: int) -> np.ndarray:
+    """n images of `digit` from the noise vectors named by `seed`: (n, 28, 28) uint8."""
+    return generate(generator(run, epoch), [digit] * n, noise(seed, n))
+
+
+def all_digits(run: Run, epoch: int, seed: int, vector: int = 0) -> np.ndarray:
+    """Digits 0-9 written with one noise vector (number `vector` of `seed`): (10, 28, 28)."""
+    z = noise(seed, vector + 1)[vector : vector + 1].repeat(10, 1)
+    return generate(generator(run, epoch), list(range(10)), z)
+
+
+@st.cache_resource(show_spinner="Loading the MNIST training set...")
+def _mnist():
+    return load_mnist()
+
+
+def real_digits(digit: int, n: int, seed: int) -> np.ndarray:
+    """n real MNIST training images of `digit`, chosen by `seed`: (n, 28, 28) uint8."""
+    mnist = _mnist()
+    candidates = np.flatnonzero(mnist.train_labels == digit)
+    chosen = np.random.default_rng(seed).choice(candidates, size=n, replace=False)
+    return mnist.train_images[chosen]
+
+
+# ---------------------------------------------------------------------------------------------
+# Controls shared between pages
+
+
+def shared_value(name: str, key: str, default):
+    """Give the widget `key` the session's shared value `name` if it has none of its own yet.
+
+    Widget values are forgotten when the page changes; the shared value is not, so the digit or
+    seed chosen on one page is where the next page starts.
+    """
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(name, default)
+
+
+def digit_control(key: str, label: str = "Digit") -> int:
+    shared_value("digit", key, 7)
+    digit = st.segmented_control(label, list(range(10)), key=key, required=True)
+    digit = 7 if digit is None else int(digit)
+    st.session_state["digit"] = digit
+    return digit
+
+
+def _new_seed(key: str) -> None:
+    st.session_state[key] = random.randint(0, 99_999)
+
+
+def seed_control(key: str) -> int:
+    """A noise seed: an integer input and a button that draws a new one."""
+    shared_value("seed", key, 42)
+    field, button = st.columns([3, 2], vertical_alignment="bottom")
+    seed = field.number_input("Noise seed", 0, MAX_SEED, step=1, key=key)
+    button.button("Random seed", key=f"{key}_random", on_click=_new_seed, args=(key,),
+                  icon=":material/casino:")
+    seed = int(seed)
+    st.session_state["seed"] = seed
+    return seed
+
+
+def epoch_control(label: str, options: list[int], key: str, default: int | None = None) -> int:
+    """Pick one of `options` (sorted epochs); stays on the newest when newer epochs arrive."""
+    newest_key = f"{key}__newest"
+    chosen = st.session_state.get(key)
+    was_newest = chosen is not None and chosen == st.session_state.get(newest_key)
+    if chosen not in options or (was_newest and chosen != options[-1]):
+        st.session_state[key] = default if default in options else options[-1]
+    st.session_state[newest_key] = options[-1]
+    if len(options) == 1:
+        st.session_state.pop(key, None)
+        st.markdown(f"**{label}:** {options[0]} (the only one so far)")
+        return options[0]
+    return int(st.select_slider(label, options, key=key))
+
+
+# ---------------------------------------------------------------------------------------------
+# Images: 28x28 digits are enlarged with nearest neighbour here, so they stay crisp
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
+
+
+def mosaic(images: np.ndarray, columns: int, scale: int, gap: int = 2) -> np.ndarray:
+    """Digits side by side with white gaps, enlarged `scale` times."""
+    return upscale(tile(images, columns, pad=gap, pad_value=GAP_COLOUR), scale)
+
+
+def fitted_mosaic(images: np.ndarray, columns: int, width: int, height: int, most: int = 12) -> np.ndarray:
+    """A mosaic enlarged by the largest whole factor that fits width x height pixels."""
+    plain = tile(images, columns, pad=2, pad_value=GAP_COLOUR)
+    scale = max(1, min(most, width // plain.shape[1], height // plain.shape[0]))
+    return upscale(plain, scale)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def font(size: int):
+    return ImageFont.load_default(size=size)
+
+
+def labelled_grid(grid_image: np.ndarray, scale: int = 2, title: str | None = None) -> np.ndarray:
+    """The 10x10 grid enlarged, with the digit of each row written at its left (and a title below)."""
+    big = upscale(grid_image, scale)
+    cell = 28 * scale
+    margin = max(22, cell // 2 + 6)
+    footer = max(28, cell // 2 + 8) if title else 0
+    canvas = Image.new("L", (big.shape[1] + margin, big.shape[0] + footer), 255)
+    canvas.paste(Image.fromarray(big, mode="L"), (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    label_font = font(max(14, int(cell * 0.6)))
+    for digit in range(10):
+        draw.text((margin / 2 - 2, digit * cell + cell / 2), str(digit), fill=LABEL_COLOUR,
+                  font=label_font, anchor="mm")
+    if title:
+        draw.text((margin + big.shape[1] / 2, big.shape[0] + footer / 2), title, fill=LABEL_COLOUR,
+                  font=font(max(16, footer - 8)), anchor="mm")
+    return np.asarray(canvas)
+
+
+def show_image(image: np.ndarray, caption: str | None = None, fill: bool = False) -> None:
+    """Show a grayscale array as a lossless PNG at its own size (or the column's width)."""
+    st.image(png_bytes(image), caption=caption, output_format="PNG",
+             width="stretch" if fill else int(image.shape[1]))
+
+
+def download_png(label: str, image: np.ndarray, file_name: str, key: str) -> None:
+    st.download_button(label, png_bytes(image), file_name=file_name, mime="image/png", key=key,
+                       icon=":material/download:", on_click="ignore")
+
+
+def evolution_gif(run: Run, scale: int = 2, frame_ms: int = 120) -> bytes:
+    """Every epoch's grid, labelled "Epoch N", as one looping GIF (the last frame lingers)."""
+    frames = []
+    for epoch in epochs(run):
+        try:
+            image = labelled_grid(grid(run, epoch), scale=scale, title=f"Epoch {epoch}")
+        except RunError:
+            continue
+        frames.append(Image.fromarray(image, mode="L"))
+    if not frames:
+        raise RunError(f"run {run.name}: no grid to animate yet")
+    durations = [frame_ms] * (len(frames) - 1) + [2500]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=durations, optimize=False)
+    return buffer.getvalue()
+
+
+def tile_columns(n: int) -> int:
+    """Columns for a near-square mosaic of n digits."""
+    return max(1, math.ceil(math.sqrt(n)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Page furniture
+
+CSS = """
+<style>
+/* Digits are pixel art: never let the browser smooth them when it resizes an image. */
+[data-testid="stImage"] img { image-rendering: pixelated; }
+[data-testid="stImageCaption"] { font-size: 1.15rem; color: #000; font-weight: 600; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { line-height: 1.45; }
+</style>
+"""
+
+
+def explain(text: str) -> None:
+    """A short explanation a student can read from the back of the hall."""
+    with st.container(border=True):
+        st.markdown(text)

@@ -1,0 +1,50 @@
+"""Conditional GANs on MNIST: the teaching app.
+
+    streamlit run app/main.py        (from the repository root; settings in streamlit_config.toml)
+
+The sidebar holds the page list and the run every page shows. Pages only read runs
+(cgan.runs) and draw from their generators (cgan.sampling); training happens elsewhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app import common  # noqa: E402
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="Conditional GANs on MNIST", page_icon=":material/draw:",
+                   layout="wide")
+st.html(common.CSS)
+
+
+def page(file: str, title: str, icon: str, **options) -> st.Page | None:
+    """A page of the app, or None while its file does not exist yet."""
+    return st.Page(f"pages/{file}", title=title, icon=icon, **options) if (PAGES / file).is_file() else None
+
+
+pages = [
+    page("evolution.py", "Training evolution", ":material/animation:", default=True),
+    page("generate.py", "Generate", ":material/draw:"),
+    page("compare.py", "Compare epochs", ":material/view_column:"),
+    page("losses.py", "Loss curves", ":material/show_chart:"),
+    page("quality.py", "Quality", ":material/verified:"),
+    page("real_vs.py", "Real vs CGAN vs cDCGAN", ":material/compare:"),
+    page("train.py", "Train", ":material/model_training:"),
+]
+navigation = st.navigation([p for p in pages if p is not None], position="sidebar", expanded=True)
+
+with st.sidebar, common.page_errors():
+    chosen = common.sidebar_run_picker()
+    if chosen is not None and common.training_state(chosen) == "running":
+        common.follow_training(chosen)
+
+navigation.run()

@@ -1,0 +1,89 @@
+"""Training evolution: the run's fixed 10x10 grid after any epoch (the report's Figure 4)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import common
+
+EPOCH_KEY = "evolution_epoch"
+PLAYING_KEY = "evolution_playing"
+STEP_SECONDS = 0.4
+
+st.title("Training evolution")
+
+
+def toggle_play(first: int, last: int) -> None:
+    playing = not st.session_state.get(PLAYING_KEY, False)
+    st.session_state[PLAYING_KEY] = playing
+    if playing and st.session_state.get(EPOCH_KEY, last) >= last:
+        st.session_state[EPOCH_KEY] = first  # play from the start once the end is reached
+
+
+def stop_playing() -> None:
+    st.session_state[PLAYING_KEY] = False
+
+
+def show_grid(run, epochs: list[int]) -> None:
+    """The slider and the grid; while playing this part alone reruns, one epoch per step."""
+    first, last = epochs[0], epochs[-1]
+    if st.session_state.get(PLAYING_KEY):
+        current = st.session_state.get(EPOCH_KEY, first)
+        if current >= last:
+            st.session_state[PLAYING_KEY] = False
+            st.rerun(scope="app")  # the end: show the Play button again
+        st.session_state[EPOCH_KEY] = min(last, current + 1)
+    if len(epochs) > 1:
+        epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=stop_playing)
+    else:
+        epoch = first
+        st.markdown(f"**Epoch {epoch}** is the only finished epoch so far.")
+    with common.page_errors():
+        image = common.labelled_grid(common.grid(run, epoch), scale=2)
+        common.show_image(image, caption=f"Epoch {epoch}")
+
+
+with common.page_errors():
+    run = common.current_run()
+    epochs = common.require_epochs(run) if run is not None else []
+    if epochs:
+        first, last = epochs[0], epochs[-1]
+        # Stay on the newest epoch while a trainer adds epochs, unless another was chosen.
+        newest_key = f"{EPOCH_KEY}__newest"
+        chosen = st.session_state.get(EPOCH_KEY)
+        if chosen is None or not first <= chosen <= last or (
+            chosen == st.session_state.get(newest_key) and chosen != last
+        ):
+            st.session_state[EPOCH_KEY] = last
+        st.session_state[newest_key] = last
+
+        playing = st.session_state.get(PLAYING_KEY, False)
+        left, right = st.columns([3, 2])
+        with right:
+            st.button(
+                "Stop" if playing else "Play all epochs",
+                icon=":material/stop:" if playing else ":material/play_arrow:",
+                type="primary", key="evolution_play", on_click=toggle_play, args=(first, last),
+                disabled=len(epochs) < 2,
+            )
+            common.explain(
+                "**How to read the grid.** Row *i* is the digit *i* (labels on the left). "
+                "Each column is one fixed noise vector, the same at every epoch, so a column "
+                "keeps its *style* (slant, thickness) while the row decides *which* digit.\n\n"
+                "**What to look for.** Early epochs are noise. Around epoch 20 rough outlines "
+                "appear (0 and 1 first); by about epoch 75 the digits are stable and later "
+                "epochs change little. A column that stays ugly is a noise vector the "
+                "generator has not learned to use well."
+            )
+            st.download_button(
+                "Download the evolution as a GIF",
+                lambda: common.evolution_gif(run),
+                file_name=f"{run.name}-evolution.gif",
+                mime="image/gif",
+                icon=":material/download:",
+                key="evolution_gif",
+                on_click="ignore",
+            )
+        with left:
+            grid_view = st.fragment(run_every=STEP_SECONDS if playing else None)(show_grid)
+            grid_view(run, epochs)

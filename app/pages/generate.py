@@ -1,0 +1,45 @@
+"""Generate: digits from one epoch's generator, for a chosen digit and noise seed."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import common
+
+st.title("Generate digits")
+
+with common.page_errors():
+    run = common.current_run()
+    saved = common.require_epochs(run, with_weights=True) if run is not None else []
+    if saved:
+        controls, view = st.columns([2, 3], gap="large")
+        with controls:
+            digit = common.digit_control("generate_digit")
+            seed = common.seed_control("generate_seed")
+            count = st.slider("Number of samples", 1, 16, 4, key="generate_count")
+            epoch = common.epoch_control("Epoch", saved, "generate_epoch")
+            common.explain(
+                "The generator turns **noise** (100 random numbers, fixed by the seed) plus the "
+                "**digit you ask for** into an image. A new seed gives another handwriting; the "
+                "same seed always gives the same picture."
+            )
+        with view:
+            images = common.samples(run, epoch, digit, seed, count)
+            picture = common.fitted_mosaic(images, columns=min(count, 8), width=720, height=440)
+            common.show_image(
+                picture,
+                caption=f"Digit {digit}, seed {seed}, epoch {epoch}: {count} sample"
+                + ("s" * (count != 1)),
+            )
+            common.download_png(
+                "Download PNG", picture, f"{run.name}-epoch{epoch}-digit{digit}-seed{seed}.png",
+                key="generate_png",
+            )
+            st.subheader("Same noise, all ten digits")
+            strip = common.fitted_mosaic(
+                common.all_digits(run, epoch, seed), columns=10, width=720, height=200
+            )
+            common.show_image(
+                strip,
+                caption="The first sample's noise written as 0-9: the style stays, the digit changes.",
+            )

@@ -1,0 +1,66 @@
+"""Train the runs the app ships with, at the report's settings, and slim them for shipping.
+
+    python -m cgan.pretrained [--only cgan-report|cdcgan-report] [--device auto] [--root checkpoints]
+
+* ``cgan-report``: the report's CGAN, 200 epochs, batch 150, lr 1e-3, seed 0, quality measured
+  every epoch;
+* ``cdcgan-report``: the full-width cDCGAN, 20 epochs, batch 100, lr 2e-4, seed 0 (a GPU's job:
+  about 200 GFLOP per iteration).
+
+Every epoch keeps its grid and history record; generator weights are kept for the epochs in
+SHIPPED_KEEP and stored as float16 (loaded back as float32); the resume state is dropped. A run
+trained here is reproducible with the same command on the same device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+from cgan.cli import OneLineParser
+from cgan.runs import Run, checkpoints_root, parse_keep
+from cgan.train import TrainConfig, resolve_device, train
+
+SHIPPED = {
+    "cgan-report": TrainConfig.for_model("cgan", seed=0, metrics_every=1),
+    "cdcgan-report": TrainConfig.for_model("cdcgan", seed=0, metrics_every=1),
+}
+SHIPPED_KEEP = {
+    "cgan-report": "1-10,15,25,75,every10",
+    "cdcgan-report": "1,2,5,10,20",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m cgan.pretrained", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SHIPPED), action="append")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--root", type=Path, default=None, help="where to write (default checkpoints/)")
+    parser.add_argument("--no-metrics", action="store_true", help="skip the per-epoch quality figures")
+    args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+    root = args.root or checkpoints_root()
+    for name in args.only or sorted(SHIPPED):
+        config = SHIPPED[name]
+        if args.no_metrics:
+            config = dataclasses.replace(config, metrics_every=0)
+        run = Run(root / name)
+        if run.path.exists():
+            parser.error(f"{run.path} exists; move it away first")
+        started = time.time()
+        train(config, run, device, log=lambda line: print(line, flush=True))
+        run.prune(parse_keep(SHIPPED_KEEP[name]), drop_resume_state=True, half=True)
+        print(f"= {name}: {time.time() - started:.1f} s, {run.size_bytes() / 1e6:.1f} MB after slimming", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
