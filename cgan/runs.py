@@ -408,6 +408,8 @@ class Run:
     def repair(self) -> int:
         """Make history agree with last.pt after a crash; return the last complete epoch."""
         if not self.last_path.is_file():
+            if self.history():
+                raise RunError(f"run {self.name}: no resume state (last.pt), it cannot be continued")
             return 0
         state = self.load_resume_state()
         epoch = int(state["epoch"])
