@@ -148,15 +148,14 @@ def training_state(run: Run) -> str | None:
 
 
 def describe(run: Run) -> str:
-    """One line for pickers: name, model and epochs done."""
+    """What the sidebar says under the run picker: model, epochs done, training or not."""
     model = run_model(run)
-    try:
-        done = len(history(run))
-    except RunError:
-        done = 0
-    text = f"{run.name}  ({model.upper() if model else 'unreadable'}, {done} epoch{'s' * (done != 1)})"
-    if training_state(run) == "running":
-        text += ", training"
+    done = len(history(run))
+    text = f"{model.upper() if model else 'Unreadable config'}, {done} epoch{'s' * (done != 1)}"
+    state = training_state(run)
+    if state == "running":
+        total = run.status().get("epochs_total")
+        text += f" of {total}, training now" if total else ", training now"
     return text
 
 
@@ -174,10 +173,10 @@ def sidebar_run_picker() -> Run | None:
         if chosen is not None:
             st.sidebar.warning(f"Run {chosen} is gone.")
         st.session_state[RUN_KEY] = default_run_name(names)
-    name = st.sidebar.selectbox(
-        "Run", names, key=RUN_KEY, format_func=lambda n: describe(by_name[n]) if n in by_name else n
-    )
-    return by_name.get(name)
+    name = st.sidebar.selectbox("Run", names, key=RUN_KEY)
+    run = by_name[name]
+    st.sidebar.caption(describe(run))
+    return run
 
 
 def follow_training(run: Run, every_seconds: float = 3.0) -> None:
@@ -193,10 +192,6 @@ def follow_training(run: Run, every_seconds: float = 3.0) -> None:
         st.session_state["_followed"] = (str(run.path), seen)
         if previous is not None and previous[0] == str(run.path) and previous[1] != seen:
             st.rerun(scope="app")
-        total = run.status().get("epochs_total")
-        done = len(history(run))
-        st.caption(f"Training now: epoch {done}" + (f" of {total}" if total else "")
-                   + ". New epochs appear by themselves.")
 
     watch()
 
@@ -314,7 +309,7 @@ def _new_seed(key: str) -> None:
 def seed_control(key: str) -> int:
     """A noise seed: an integer input and a button that draws a new one."""
     shared_value("seed", key, 42)
-    field, button = st.columns([3, 2], vertical_alignment="bottom")
+    field, button = st.columns(2, vertical_alignment="bottom")
     seed = field.number_input("Noise seed", 0, MAX_SEED, step=1, key=key)
     button.button("Random seed", key=f"{key}_random", on_click=_new_seed, args=(key,),
                   icon=":material/casino:")
@@ -323,14 +318,20 @@ def seed_control(key: str) -> int:
     return seed
 
 
-def epoch_control(label: str, options: list[int], key: str, default: int | None = None) -> int:
-    """Pick one of `options` (sorted epochs); stays on the newest when newer epochs arrive."""
+def follow_newest(key: str, options: list[int]) -> None:
+    """Before an epoch widget `key` is drawn: start on the newest of `options` (sorted epochs),
+    and stay on the newest while a trainer adds epochs, unless another epoch was chosen."""
     newest_key = f"{key}__newest"
     chosen = st.session_state.get(key)
     was_newest = chosen is not None and chosen == st.session_state.get(newest_key)
     if chosen not in options or (was_newest and chosen != options[-1]):
-        st.session_state[key] = default if default in options else options[-1]
+        st.session_state[key] = options[-1]
     st.session_state[newest_key] = options[-1]
+
+
+def epoch_control(label: str, options: list[int], key: str) -> int:
+    """Pick one of `options` (sorted epochs), starting on the newest."""
+    follow_newest(key, options)
     if len(options) == 1:
         st.session_state.pop(key, None)
         st.markdown(f"**{label}:** {options[0]} (the only one so far)")
@@ -390,7 +391,7 @@ def labelled_grid(grid_image: np.ndarray, scale: int = 2, title: str | None = No
 def show_image(image: np.ndarray, caption: str | None = None, fill: bool = False) -> None:
     """Show a grayscale array as a lossless PNG at its own size (or the column's width)."""
     st.image(png_bytes(image), caption=caption, output_format="PNG",
-             width="stretch" if fill else int(image.shape[1]))
+             width="stretch" if fill else "content")
 
 
 def download_png(label: str, image: np.ndarray, file_name: str, key: str) -> None:
@@ -427,9 +428,13 @@ def tile_columns(n: int) -> int:
 CSS = """
 <style>
 /* Digits are pixel art: never let the browser smooth them when it resizes an image. */
-[data-testid="stImage"] img { image-rendering: pixelated; }
-[data-testid="stImageCaption"] { font-size: 1.15rem; color: #000; font-weight: 600; }
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { line-height: 1.45; }
+[data-testid="stImage"] img { image-rendering: pixelated; border-radius: 0; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
+  font-size: 1rem; line-height: 1.45; }
+[data-testid="stCaptionContainer"] p { font-size: 0.9rem; color: #1F2937; }
+[data-testid="stImageCaption"] [data-testid="stCaptionContainer"] p {
+  font-size: 1.05rem; color: #000; font-weight: 600; }
 </style>
 """
 

@@ -200,9 +200,14 @@ def _adopt(process: subprocess.Popen) -> None:
 
 
 def _exit_status(pid: int) -> int | None:
-    """The exit status of our child `pid` once it has exited, else None."""
+    """The exit status of our child `pid`, which has exited; None if it is not our child."""
     child = _children.get(pid)
-    return None if child is None else child.poll()
+    if child is None:
+        return None
+    try:
+        return child.wait(timeout=2)  # its waiting thread reaps it within moments
+    except subprocess.TimeoutExpired:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,11 +286,11 @@ class Job:
 
     def refresh(self) -> "Job":
         """Read the process and the run directory again; record the exit status once known."""
-        returncode = _exit_status(self.pid)
-        if returncode is not None and self.returncode is None:
-            self.returncode = returncode
-            self.save()
         alive = self.is_alive()
+        if not alive and self.returncode is None:
+            self.returncode = _exit_status(self.pid)
+            if self.returncode is not None:
+                self.save()
         run = self.run
         if self.pending_log_path.exists() and run.exists():
             with contextlib.suppress(OSError):
@@ -383,14 +388,14 @@ def get_job(name: str, root: str | Path | None = None) -> Job | None:
     return job.refresh() if job else None
 
 
-def _check_capacity(root: Path, limit: int | None) -> None:
-    limit = limit or max_jobs()
+def _check_capacity(root: Path, max_running: int | None) -> None:
+    limit = max_running or max_jobs()
     running = [job.name for job in list_jobs(root) if job.active]
     if len(running) >= limit:
         raise JobError(
             f"{len(running)} of at most {limit} training job{'s' if limit > 1 else ''} already "
             f"running ({', '.join(running)}): stop one or wait for it to finish.",
-            field="limit",
+            field="capacity",
         )
 
 
@@ -413,7 +418,7 @@ def _launch(arguments: list[str], log_path: Path, append: bool) -> subprocess.Po
 def start(
     request: JobRequest,
     root: str | Path | None = None,
-    limit: int | None = None,
+    max_running: int | None = None,
     devices: list[str] | None = None,
 ) -> Job:
     """Launch a new run. Raises JobError when the request is invalid, the name is taken (even by a
@@ -425,7 +430,7 @@ def start(
         raise JobError(message, field=field_name)
     path = root / request.name
     with _locked(root):
-        _check_capacity(root, limit)
+        _check_capacity(root, max_running)
         try:
             path.mkdir()  # atomic: of two starts with one name, exactly one gets here
         except FileExistsError:
@@ -448,7 +453,7 @@ def start(
     return job.refresh()
 
 
-def resume(name: str, root: str | Path | None = None, limit: int | None = None) -> Job:
+def resume(name: str, root: str | Path | None = None, max_running: int | None = None) -> Job:
     """Continue a stopped or interrupted job from its last complete epoch."""
     root = _root(root)
     with _locked(root):
@@ -457,7 +462,7 @@ def resume(name: str, root: str | Path | None = None, limit: int | None = None) 
             raise JobError(f"No job named {name}.")
         if not job.resumable:
             raise JobError(f"{name} is {job.state}; only stopped or interrupted runs can be resumed.")
-        _check_capacity(root, limit)
+        _check_capacity(root, max_running)
         if job.run.exists():
             arguments = ["--resume", "--out", job.path, "--device", job.device]
             log_path, append = job.run.log_path, True

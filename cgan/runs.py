@@ -35,6 +35,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,11 @@ def save_tensors_atomic(path: Path, obj: Any) -> None:
 def load_tensors(path: Path, map_location: str | torch.device = "cpu") -> Any:
     """torch.load that never runs code from the file: weights_only=True, errors as RunError."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        # torch warns about foreign pickle protocols on the way to refusing them; the RunError
+        # below is the one line the user needs.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
     except Exception as exc:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
-from app import common
+if "app.common" not in sys.modules:
+    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
+    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+from app import common  # noqa: E402
 
 REPORT_EPOCHS = (20, 50, 75, 200)
 WHOLE_GRID = "Whole grid"
@@ -21,6 +31,15 @@ def report_epochs(available: list[int]) -> list[int]:
         if epoch not in chosen:
             chosen.append(epoch)
     return chosen
+
+
+def panels(count: int) -> list:
+    """One place per epoch: two per row for four (as in the report), else up to three per row."""
+    per_row = 2 if count in (2, 4) else min(count, 3)
+    places = []
+    while len(places) < count:
+        places.extend(st.columns(per_row, gap="medium"))
+    return places[:count]
 
 
 with common.page_errors():
@@ -48,25 +67,25 @@ with common.page_errors():
         elif mode == ONE_DIGIT:
             saved = common.require_epochs(run, with_weights=True)
             if saved:
-                left, middle, right = st.columns([3, 2, 1], vertical_alignment="bottom")
-                with left:
+                digit_column, seed_column, count_column = st.columns([6, 4, 2])
+                with digit_column:
                     digit = common.digit_control("compare_digit")
-                with middle:
+                with seed_column:
                     seed = common.seed_control("compare_seed")
-                count = right.number_input("Samples", 1, 16, 9, key="compare_count")
-                for column, epoch in zip(st.columns(len(chosen)), chosen):
+                count = count_column.number_input("Samples", 1, 16, 9, key="compare_count")
+                for column, epoch in zip(panels(len(chosen)), chosen):
                     used = common.nearest(epoch, saved)
-                    images = common.samples(run, used, digit, seed, int(count))
-                    picture = common.fitted_mosaic(images, common.tile_columns(int(count)),
-                                                   width=1200 // len(chosen), height=420)
                     note = "" if used == epoch else f" (weights of epoch {used})"
-                    with column:
-                        common.show_image(picture, caption=f"Epoch {epoch}{note}", fill=True)
+                    with column, common.page_errors():
+                        images = common.samples(run, used, digit, seed, int(count))
+                        picture = common.fitted_mosaic(images, common.tile_columns(int(count)),
+                                                       width=480, height=480)
+                        common.show_image(picture, caption=f"Epoch {epoch}{note}")
         else:
-            for column, epoch in zip(st.columns(len(chosen)), chosen):
-                with column:
-                    common.show_image(common.labelled_grid(common.grid(run, epoch), scale=1),
-                                      caption=f"Epoch {epoch}", fill=True)
+            for column, epoch in zip(panels(len(chosen)), chosen):
+                with column, common.page_errors():
+                    common.show_image(common.labelled_grid(common.grid(run, epoch), scale=2),
+                                      caption=f"Epoch {epoch}")
         common.explain(
             "**Between epoch 20 and 200.** At epoch 20 the digits are rough outlines; 0 and 1 "
             "come first because they are the easiest shapes. Then the rows grow apart and the "

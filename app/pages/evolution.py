@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
-from app import common
+if "app.common" not in sys.modules:
+    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
+    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+from app import common  # noqa: E402
 
 EPOCH_KEY = "evolution_epoch"
 PLAYING_KEY = "evolution_playing"
+NEXT_KEY = "evolution_next"  # the epoch the next step of the animation shows
 STEP_SECONDS = 0.4
 
 st.title("Training evolution")
@@ -16,23 +27,22 @@ st.title("Training evolution")
 def toggle_play(first: int, last: int) -> None:
     playing = not st.session_state.get(PLAYING_KEY, False)
     st.session_state[PLAYING_KEY] = playing
+    st.session_state.pop(NEXT_KEY, None)
     if playing and st.session_state.get(EPOCH_KEY, last) >= last:
-        st.session_state[EPOCH_KEY] = first  # play from the start once the end is reached
+        st.session_state[EPOCH_KEY] = first  # play from the start once the end was reached
 
 
 def stop_playing() -> None:
     st.session_state[PLAYING_KEY] = False
+    st.session_state.pop(NEXT_KEY, None)
 
 
 def show_grid(run, epochs: list[int]) -> None:
-    """The slider and the grid; while playing this part alone reruns, one epoch per step."""
+    """The slider and the grid; while playing, this part alone reruns, one epoch per step."""
     first, last = epochs[0], epochs[-1]
-    if st.session_state.get(PLAYING_KEY):
-        current = st.session_state.get(EPOCH_KEY, first)
-        if current >= last:
-            st.session_state[PLAYING_KEY] = False
-            st.rerun(scope="app")  # the end: show the Play button again
-        st.session_state[EPOCH_KEY] = min(last, current + 1)
+    playing = st.session_state.get(PLAYING_KEY, False)
+    if playing and NEXT_KEY in st.session_state:
+        st.session_state[EPOCH_KEY] = min(last, st.session_state.pop(NEXT_KEY))
     if len(epochs) > 1:
         epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=stop_playing)
     else:
@@ -41,6 +51,11 @@ def show_grid(run, epochs: list[int]) -> None:
     with common.page_errors():
         image = common.labelled_grid(common.grid(run, epoch), scale=2)
         common.show_image(image, caption=f"Epoch {epoch}")
+    if playing:
+        if epoch >= last:
+            stop_playing()
+            st.rerun(scope="app")  # the end: the button says Play again
+        st.session_state[NEXT_KEY] = epoch + 1
 
 
 with common.page_errors():
@@ -48,14 +63,7 @@ with common.page_errors():
     epochs = common.require_epochs(run) if run is not None else []
     if epochs:
         first, last = epochs[0], epochs[-1]
-        # Stay on the newest epoch while a trainer adds epochs, unless another was chosen.
-        newest_key = f"{EPOCH_KEY}__newest"
-        chosen = st.session_state.get(EPOCH_KEY)
-        if chosen is None or not first <= chosen <= last or (
-            chosen == st.session_state.get(newest_key) and chosen != last
-        ):
-            st.session_state[EPOCH_KEY] = last
-        st.session_state[newest_key] = last
+        common.follow_newest(EPOCH_KEY, epochs)
 
         playing = st.session_state.get(PLAYING_KEY, False)
         left, right = st.columns([3, 2])

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
-from app import common
+if "app.common" not in sys.modules:
+    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
+    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+from app import common  # noqa: E402
 
 st.title("Generate digits")
 
@@ -12,20 +22,18 @@ with common.page_errors():
     run = common.current_run()
     saved = common.require_epochs(run, with_weights=True) if run is not None else []
     if saved:
-        controls, view = st.columns([2, 3], gap="large")
-        with controls:
-            digit = common.digit_control("generate_digit")
+        digit = common.digit_control("generate_digit")
+        seed_column, count_column, epoch_column = st.columns([5, 3, 4], gap="medium")
+        with seed_column:
             seed = common.seed_control("generate_seed")
-            count = st.slider("Number of samples", 1, 16, 4, key="generate_count")
+        count = count_column.slider("Number of samples", 1, 16, 4, key="generate_count")
+        with epoch_column:
             epoch = common.epoch_control("Epoch", saved, "generate_epoch")
-            common.explain(
-                "The generator turns **noise** (100 random numbers, fixed by the seed) plus the "
-                "**digit you ask for** into an image. A new seed gives another handwriting; the "
-                "same seed always gives the same picture."
-            )
-        with view:
+
+        pictures, notes = st.columns([3, 2], gap="large")
+        with pictures:
             images = common.samples(run, epoch, digit, seed, count)
-            picture = common.fitted_mosaic(images, columns=min(count, 8), width=720, height=440)
+            picture = common.fitted_mosaic(images, columns=min(count, 8), width=600, height=380)
             common.show_image(
                 picture,
                 caption=f"Digit {digit}, seed {seed}, epoch {epoch}: {count} sample"
@@ -37,9 +45,15 @@ with common.page_errors():
             )
             st.subheader("Same noise, all ten digits")
             strip = common.fitted_mosaic(
-                common.all_digits(run, epoch, seed), columns=10, width=720, height=200
+                common.all_digits(run, epoch, seed), columns=10, width=600, height=120
             )
-            common.show_image(
-                strip,
-                caption="The first sample's noise written as 0-9: the style stays, the digit changes.",
+            common.show_image(strip, caption="The first sample's noise written as 0 to 9")
+        with notes:
+            common.explain(
+                "The generator turns **noise** (100 random numbers, fixed by the seed) plus the "
+                "**digit you ask for** into an image. A new seed gives another handwriting; the "
+                "same seed always gives the same picture.\n\n"
+                "Below, one noise vector is given each of the ten labels: the *style* (slant, "
+                "thickness) stays, only the digit changes. The noise carries the handwriting, "
+                "the label carries the content."
             )

@@ -1,0 +1,71 @@
+"""Real vs CGAN vs cDCGAN: real MNIST digits beside both models' samples (report Figure 6)."""
+
+from __future__ import annotations
+
+import sys
+
+import streamlit as st
+
+if "app.common" not in sys.modules:
+    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
+    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+from app import common  # noqa: E402
+
+COUNT = 16
+PANEL = dict(width=320, height=320)
+
+st.title("Real vs CGAN vs cDCGAN")
+
+
+def run_chooser(column, label: str, model: str, preferred: str, key: str):
+    """A chooser over the runs of one model, starting on `preferred` or the newest such run."""
+    candidates = common.runs_of_model(model)
+    names = [run.name for run in candidates]
+    if not names:
+        column.info(f"No {label} run yet: train one with --model {model}.")
+        return None
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = common.default_run_name(names, preferred)
+    name = column.selectbox(f"{label} run", names, key=key)
+    return next(run for run in candidates if run.name == name)
+
+
+def model_panel(column, label: str, run, digit: int, seed: int) -> None:
+    with column, common.page_errors():
+        st.subheader(label)
+        if run is None:
+            return
+        saved = common.require_epochs(run, with_weights=True)
+        if saved:
+            images = common.samples(run, saved[-1], digit, seed, COUNT)
+            common.show_image(common.fitted_mosaic(images, 4, **PANEL),
+                              caption=f"{run.name}, epoch {saved[-1]}")
+
+
+with common.page_errors():
+    digit = common.digit_control("real_vs_digit")
+    seed_column, cgan_column, cdcgan_column = st.columns(3, gap="medium")
+    with seed_column:
+        seed = common.seed_control("real_vs_seed")
+    cgan_run = run_chooser(cgan_column, "CGAN", "cgan", "cgan-report", "real_vs_cgan")
+    cdcgan_run = run_chooser(cdcgan_column, "cDCGAN", "cdcgan", "cdcgan-report", "real_vs_cdcgan")
+
+    real_column, cgan_column, cdcgan_column = st.columns(3, gap="large")
+    with real_column, common.page_errors():
+        st.subheader("Real MNIST")
+        images = common.real_digits(digit, COUNT, seed)
+        common.show_image(common.fitted_mosaic(images, 4, **PANEL),
+                          caption=f"{COUNT} training images of digit {digit}")
+    model_panel(cgan_column, "CGAN", cgan_run, digit, seed)
+    model_panel(cdcgan_column, "cDCGAN", cdcgan_run, digit, seed)
+    common.explain(
+        "**Two generators, one task.** The CGAN is two small fully connected layers: it sees "
+        "an image as 784 unrelated numbers. The cDCGAN uses convolutions, which know that "
+        "neighbouring pixels belong together, so its strokes are smoother and it needs far "
+        "fewer epochs to get there, although each epoch takes longer to train."
+    )

@@ -1,0 +1,178 @@
+"""The Train page, headless (AppTest): its form's checks, and starting, watching and controlling
+real training jobs through its buttons."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cgan import jobs
+from cgan.runs import Run
+
+PAGE = Path(__file__).resolve().parent.parent / "app" / "pages" / "train.py"
+GOOD = dict(epochs=2, limit=500, batch_size=50, lr=0.001, seed=0)
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("CGAN_MAX_JOBS", "1")
+    yield tmp_path
+    for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
+        if job.is_alive():
+            os.kill(job.pid, signal.SIGKILL)
+
+
+def open_page() -> AppTest:
+    page = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not page.exception
+    return page
+
+
+def fill(page: AppTest, name: str, model: str = "cgan", **values) -> None:
+    if page.radio(key="train_model").value != model:
+        page.radio(key="train_model").set_value(model).run()
+    for field, value in {**GOOD, **values}.items():
+        page.number_input(key=f"train_{model}_{field}").set_value(value)
+    page.text_input(key="train_name").input(name)
+
+
+def press(page: AppTest, key: str) -> AppTest:
+    page.button(key=key).click().run()
+    assert not page.exception
+    return page
+
+
+def elements(block):
+    """Every element of the page in the order it is shown."""
+    for child in block.children.values():
+        yield child
+        if getattr(child, "children", None):
+            yield from elements(child)
+
+
+def message_after(page: AppTest, label: str) -> str | None:
+    """The error shown right below the field labelled `label`, if any."""
+    shown = list(elements(page.main))
+    for i, element in enumerate(shown):
+        if getattr(element, "label", None) == label and i + 1 < len(shown):
+            following = shown[i + 1]
+            return following.value if following.type == "error" else None
+    raise AssertionError(f"no field labelled {label!r}")
+
+
+def badges(page: AppTest) -> list[str]:
+    return [m.value for m in page.markdown if "-badge[" in m.value]
+
+
+def progress(page: AppTest) -> list[str]:
+    return [bar.proto.text for bar in page.get("progress")]
+
+
+def watch(page: AppTest, until, timeout: float = 90) -> AppTest:
+    """Rerun the page (AppTest does not fire the refresh timer) until `until(page)` holds."""
+    deadline = time.time() + timeout
+    while not until(page):
+        assert time.time() < deadline, f"timed out; page shows {badges(page)} {progress(page)}"
+        time.sleep(0.5)
+        page.run()
+        assert not page.exception
+    return page
+
+
+BAD_INPUTS = [
+    (dict(name="../escape"), "Run name", "Run name: 1-64 letters"),
+    (dict(name="taken"), "Run name", "already exists"),
+    (dict(epochs=0), "Epochs", "Epochs: 1 to 1000"),
+    (dict(epochs=5000), "Epochs", "Epochs: 1 to 1000"),
+    (dict(limit=0), "Training images", "Training images: 1 to 60,000"),
+    (dict(limit=90000), "Training images", "Training images: 1 to 60,000"),
+    (dict(batch_size=0), "Batch size", "Batch size: 1 to 500"),
+    (dict(batch_size=501), "Batch size", "no more than the training images"),
+    (dict(lr=0.0), "Learning rate", "Learning rate: more than 0"),
+    (dict(lr=2.0), "Learning rate", "Learning rate: more than 0"),
+    (dict(seed=-3), "Seed", "Seed: 0 to"),
+    (dict(model="cdcgan", width=0.0), "Width", "Width: more than 0"),
+    (dict(model="cdcgan", width=9.0), "Width", "Width: more than 0"),
+]
+
+
+def test_each_bad_input_is_named_beside_its_field_and_starts_nothing(root):
+    (root / "taken").mkdir()
+    page = open_page()
+    assert page.text_input(key="train_name").value == "live-1"  # a free name is offered
+    for change, label, words in BAD_INPUTS:
+        change = dict(change)
+        name = change.pop("name", "fresh")
+        model = change.pop("model", "cgan")
+        fill(page, name, model, **{**({"width": 0.25} if model == "cdcgan" else {}), **change})
+        press(page, "train_start")
+        shown = message_after(page, label)
+        assert shown and words in shown, (change, label, shown)
+        assert len(page.error) == 1, [e.value for e in page.error]  # only that field complains
+        assert sorted(p.name for p in root.iterdir()) == ["taken"]  # no run folder, no job record
+    # Put right, the same form starts a job and the messages go.
+    fill(page, "fresh", "cgan")
+    press(page, "train_start")
+    assert not page.error
+    assert jobs.get_job("fresh", root).active
+
+
+def test_start_watch_refuse_a_second_and_delete_with_confirmation(root):
+    page = open_page()
+    fill(page, "lecture-demo")
+    press(page, "train_start")
+    assert "Started lecture-demo" in page.success[0].value
+    assert badges(page) and "running" in badges(page)[0]
+    assert page.text_input(key="train_name").value == "live-1"  # the next free name is offered
+
+    # One job at a time: a second start is refused beside the button and makes nothing.
+    fill(page, "second")
+    press(page, "train_start")
+    assert "already running (lecture-demo)" in message_after(page, "Start training")
+    assert not (root / "second").exists()
+
+    page = watch(page, lambda p: any("finished" in b for b in badges(p)))
+    assert progress(page) == ["Epoch 2 of 2 · trained in " + progress(page)[0].split("trained in ")[1]]
+    assert Run(root / "lecture-demo").epochs() == [1, 2]
+    assert "D loss" in " ".join(m.value for m in page.markdown)
+    assert len(page.get("plotly_chart")) == 1
+    assert "[  2/2] ptime:" in page.code[0].value  # the tail of the trainer's log
+
+    press(page, "train_delete_lecture-demo")
+    assert (root / "lecture-demo").exists()  # only asked, not done
+    assert "This cannot be undone" in page.warning[0].value
+    press(page, "train_cancel_lecture-demo")
+    assert (root / "lecture-demo").exists()
+    press(page, "train_delete_lecture-demo")
+    press(page, "train_confirm_lecture-demo")
+    assert not (root / "lecture-demo").exists()
+    assert jobs.list_jobs(root) == []
+    assert "Deleted lecture-demo" in page.success[0].value
+
+
+def test_stop_then_resume_from_the_page(root):
+    page = open_page()
+    fill(page, "long", epochs=300, limit=1000, batch_size=100)
+    press(page, "train_start")
+    page = watch(page, lambda p: not progress(p)[0].startswith("Epoch 0"))
+    assert progress(page)[0].startswith("Epoch ") and "left" in progress(page)[0]  # with an ETA
+    assert not [b for b in page.button if b.key == "train_delete_long"]  # no delete while running
+
+    press(page, "train_stop_long")
+    assert "stopping" in badges(page)[0]
+    page = watch(page, lambda p: "stopped" in badges(p)[0])
+    run = Run(root / "long")
+    epochs = run.epochs()
+    assert run.status()["state"] == "stopped" and 1 <= epochs[-1] < 300
+    assert int(run.load_resume_state()["epoch"]) == epochs[-1]  # the last epoch is complete
+
+    press(page, "train_resume_long")
+    assert "running" in badges(page)[0]
+    job = jobs.get_job("long", root)
+    assert job.active and "--resume" in Path(f"/proc/{job.pid}/cmdline").read_text().split("\0")

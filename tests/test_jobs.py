@@ -1,0 +1,228 @@
+"""Training jobs as real trainer processes: start, watch, stop, kill, resume, limits and races."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cgan import jobs
+from cgan.runs import Run
+from cgan.train import EXIT_STOPPED
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition, timeout: float = 90, every: float = 0.1, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def settled(name: str, root: Path) -> jobs.Job:
+    """The job once its process has gone."""
+    return wait_for(lambda: (job := jobs.get_job(name, root)) and not job.active and job, what=f"{name} to end")
+
+
+def quick(name: str, **overrides) -> jobs.JobRequest:
+    """A run of a few seconds: 500 images, batches of 50."""
+    return jobs.JobRequest(**{"name": name, "epochs": 2, "limit": 500, "batch_size": 50, **overrides})
+
+
+def slow(name: str, epochs: int = 300) -> jobs.JobRequest:
+    """A run that keeps going until told otherwise (10 iterations an epoch)."""
+    return jobs.JobRequest(name=name, epochs=epochs, limit=1000, batch_size=100)
+
+
+def assert_epochs_complete(run: Run) -> list[int]:
+    """Every listed epoch has its grid and weights, and last.pt holds the newest one."""
+    epochs = run.epochs()
+    assert epochs == list(range(1, len(epochs) + 1))
+    for epoch in epochs:
+        assert run.grid(epoch).shape == (280, 280)
+        assert run.weights_path(epoch).is_file()
+    assert int(run.load_resume_state()["epoch"]) == epochs[-1]
+    return epochs
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
+    yield tmp_path
+    for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
+        if job.is_alive():
+            os.kill(job.pid, signal.SIGKILL)
+
+
+def test_a_job_trains_detached_and_its_epochs_are_listed(root):
+    job = jobs.start(quick("demo"), root=root)
+    assert job.state == "running"
+    assert job.command[:3] == [sys.executable, "-m", "cgan.train"]
+    assert job.arguments[job.arguments.index("--out") + 1] == str(root / "demo")
+    # Detached: its own session, no stdin, run from the repository root, unbuffered output.
+    assert os.getsid(job.pid) == job.pid
+    assert os.readlink(f"/proc/{job.pid}/fd/0") == "/dev/null"
+    assert Path(os.readlink(f"/proc/{job.pid}/cwd")) == ROOT
+    assert b"PYTHONUNBUFFERED=1" in Path(f"/proc/{job.pid}/environ").read_bytes().split(b"\0")
+
+    job = settled("demo", root)
+    assert job.state == "finished" and job.returncode == 0
+    run = Run(root / "demo")
+    assert assert_epochs_complete(run) == [1, 2]
+    assert [record.epoch for record in job.history] == [1, 2]
+    assert (job.epochs_done, job.epochs_total) == (2, 2)
+    assert run.status()["state"] == "finished"
+    assert job.log_path == run.log_path  # moved into the run once the trainer had made it
+    assert "[  2/2] ptime:" in run.log_path.read_text()
+    assert not job.pending_log_path.exists()
+    assert job.eta_seconds() is None
+    # The process was reaped: no zombie left behind by the process that started it.
+    wait_for(lambda: not Path(f"/proc/{job.pid}").exists(), timeout=10, what="the trainer to be reaped")
+    record = json.loads((root / ".jobs" / "demo.json").read_text())
+    assert record["pid"] == job.pid and record["returncode"] == 0
+    assert [j.name for j in jobs.list_jobs(root)] == ["demo"]
+
+
+def test_stop_ends_after_a_complete_epoch_and_the_limit_holds(root):
+    job = jobs.start(slow("long"), root=root)
+    wait_for(lambda: jobs.get_job("long", root).epochs_done >= 1, what="the first epoch")
+    running = jobs.get_job("long", root)
+    assert running.state == "running"
+    eta = running.eta_seconds()
+    assert eta is not None and eta > 0
+
+    # The limit (one job) refuses another start and leaves no trace of it.
+    with pytest.raises(jobs.JobError, match="already running") as refused:
+        jobs.start(quick("extra"), root=root, max_running=1)
+    assert refused.value.field == "capacity"
+    assert not (root / "extra").exists() and not (root / ".jobs" / "extra.json").exists()
+    # A running job is never deleted.
+    with pytest.raises(jobs.JobError, match="stop it"):
+        jobs.delete("long", root)
+    assert (root / "long" / "config.json").is_file()
+
+    assert jobs.stop("long", root).state == "stopping"
+    job = settled("long", root)
+    assert job.state == "stopped" and job.returncode == EXIT_STOPPED
+    run = Run(root / "long")
+    assert run.status()["state"] == "stopped"
+    epochs = assert_epochs_complete(run)
+    assert 1 <= epochs[-1] < 300
+    assert job.resumable
+    jobs.delete("long", root)
+    assert not (root / "long").exists() and jobs.list_jobs(root) == []
+
+
+def test_a_killed_job_is_interrupted_and_resume_completes_it(root, monkeypatch):
+    epochs = 6
+    job = jobs.start(slow("killed", epochs=epochs), root=root)
+    wait_for(lambda: jobs.get_job("killed", root).epochs_done >= 1, what="the first epoch")
+    os.kill(job.pid, signal.SIGKILL)
+    job = settled("killed", root)
+    assert job.state == "interrupted" and job.returncode == -signal.SIGKILL
+    assert Run(root / "killed").status()["state"] == "running"  # the trainer never said otherwise
+
+    # A later app process (no exit status known) sees the same from disk alone.
+    monkeypatch.setattr(jobs, "_children", {})
+    record = jobs.Job.load(root / ".jobs" / "killed.json")
+    record.returncode = None
+    record.save()
+    job = jobs.get_job("killed", root)
+    assert job.state == "interrupted" and job.resumable
+    done_before = job.epochs_done
+    assert done_before < epochs
+
+    job = jobs.resume("killed", root)
+    assert job.state == "running"
+    assert b"--resume" in Path(f"/proc/{job.pid}/cmdline").read_bytes().split(b"\0")
+    job = settled("killed", root)
+    assert job.state == "finished", job.log_tail()
+    assert assert_epochs_complete(Run(root / "killed")) == list(range(1, epochs + 1))
+    log = Run(root / "killed").log_path.read_text()
+    assert f"epochs {done_before + 1}-{epochs}" in log  # the second process continued, it did not restart
+
+
+def test_concurrent_starts_with_one_name_give_one_run(root):
+    barrier = threading.Barrier(6)
+    started, refused = [], []
+
+    def press_start():
+        barrier.wait()
+        try:
+            started.append(jobs.start(quick("race"), root=root, max_running=10))
+        except jobs.JobError as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=press_start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(started) == 1 and len(refused) == 5
+    assert all(exc.field == "name" and "already exists" in str(exc) for exc in refused)
+    assert [path.name for path in (root / ".jobs").glob("*.json")] == ["race.json"]
+    assert jobs.get_job("race", root).pid == started[0].pid  # the record is the winner's
+
+
+def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
+    # A record whose pid now belongs to another live process (this one) with another start time.
+    (root / "ghost").mkdir()
+    now = time.time()
+    ghost = jobs.Job(
+        name="ghost", path=str(root / "ghost"), arguments=[], device="cpu", epochs=3,
+        created_at=now, started_at=now, pid=os.getpid(), pid_started="1",
+    )
+    ghost.save()
+    assert jobs.get_job("ghost", root).state == "interrupted"
+    assert jobs.process_start_time(os.getpid()) is not None
+
+    # An exited child nobody has waited for yet is a zombie: dead, though its pid still exists.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_for(lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
+                 timeout=30, what="a zombie")
+        assert jobs.process_start_time(child.pid) is None
+    finally:
+        child.wait()
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        (dict(name="../outside"), "name", "Run name"),
+        (dict(name=""), "name", "Run name"),
+        (dict(name="taken"), "name", "already exists"),
+        (dict(epochs=0), "epochs", "Epochs: 1 to"),
+        (dict(epochs=100_000), "epochs", "Epochs: 1 to"),
+        (dict(batch_size=0), "batch_size", "Batch size"),
+        (dict(batch_size=600), "batch_size", "no more than the training images"),
+        (dict(lr=0.0), "lr", "Learning rate"),
+        (dict(lr=3.0), "lr", "Learning rate"),
+        (dict(seed=-1), "seed", "Seed"),
+        (dict(limit=0), "limit", "Training images"),
+        (dict(limit=70_000), "limit", "Training images"),
+        (dict(model="cdcgan", width=0.0), "width", "Width"),
+        (dict(device="cuda"), "device", "not available"),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_made(root, change, field, words):
+    (root / "taken").mkdir()
+    before = sorted(p.name for p in root.iterdir())
+    request = quick(change.get("name", "fresh"), **{k: v for k, v in change.items() if k != "name"})
+    problems = request.problems(root, devices=["cpu"])
+    assert list(problems) == [field] and words in problems[field]
+    with pytest.raises(jobs.JobError) as refused:
+        jobs.start(request, root=root, devices=["cpu"])
+    assert refused.value.field == field
+    assert sorted(p.name for p in root.iterdir()) == before  # no run folder, no job record

@@ -1,0 +1,194 @@
+"""The quality measures: real digits score like real digits, noise and label-blind generators do not,
+the same weights give the same figures, and the CLI stores them in the run's history."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cgan import metrics
+from cgan.data import load_mnist, to_unit_range
+from cgan.runs import Run
+
+PER_DIGIT = 100  # enough for accuracy within a few percent; the CLI default is 1,000
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+class RealDigits(nn.Module):
+    """A stand-in generator that returns real test images: of the asked digit (conditional), of one
+    fixed digit, or of a random digit, whatever the label. The noise picks which image."""
+
+    def __init__(self, mnist, mode: str, fixed: int = 3):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))  # generate() reads the device from a parameter
+        self.images = to_unit_range(mnist.test_images)
+        self.labels = torch.as_tensor(mnist.test_labels)
+        self.mode, self.fixed = mode, fixed
+
+    def forward(self, z, labels):
+        pick = (z[:, 0].abs() * 1e6).long()  # a deterministic index from the noise
+        if self.mode == "conditional":
+            wanted = labels
+        elif self.mode == "fixed":
+            wanted = torch.full_like(labels, self.fixed)
+        else:
+            wanted = (z[:, 1].abs() * 1e6).long() % 10
+        out = torch.empty(len(labels), 1, 28, 28)
+        for d in range(10):
+            rows = wanted == d
+            if rows.any():
+                pool = torch.nonzero(self.labels == d).view(-1)
+                out[rows] = self.images[pool[pick[rows] % len(pool)]]
+        return out
+
+
+class OneImagePerDigit(RealDigits):
+    """Mode collapse: every sample of a digit is the same real image."""
+
+    def forward(self, z, labels):
+        return super().forward(torch.zeros_like(z), labels)
+
+
+def test_classifier_is_shipped_small_and_accurate(mnist):
+    assert metrics.CLASSIFIER_PATH.stat().st_size <= 2_000_000
+    state = torch.load(metrics.CLASSIFIER_PATH, weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    reading = metrics.classify(mnist.test_images)
+    assert (reading.predictions == mnist.test_labels).mean() >= 0.99
+    assert reading.features.shape == (10000, metrics.FEATURES)
+
+
+def test_real_test_images_against_themselves(mnist):
+    result = metrics.measure(mnist.test_images, mnist.test_labels)
+    reference = metrics.real_reference()
+    assert result["accuracy"] == pytest.approx(reference.accuracy)
+    assert result["accuracy"] >= 0.99
+    assert all(a >= 0.97 for a in result["per_digit_accuracy"])
+    assert result["frechet"] < 1e-6
+    assert result["diversity"] == pytest.approx([1.0] * 10)
+
+
+def test_uniform_noise_scores_low_and_far(mnist):
+    rng = np.random.default_rng(0)
+    noise_images = rng.integers(0, 256, size=(10 * PER_DIGIT, 28, 28), dtype=np.uint8)
+    labels = np.repeat(np.arange(10), PER_DIGIT)
+    result = metrics.measure(noise_images, labels)
+    floor = metrics.frechet_floor(PER_DIGIT)
+    assert result["accuracy"] < 0.3
+    assert floor["accuracy"] > 0.98
+    assert floor["frechet"] < 5
+    assert result["frechet"] > 20 * floor["frechet"]
+
+
+def test_conditional_real_generator_scores_like_real_data(mnist):
+    result = metrics.evaluate_generator(RealDigits(mnist, "conditional"), per_digit=PER_DIGIT)
+    assert result["accuracy"] > 0.97
+    assert result["frechet"] < 3 * metrics.frechet_floor(PER_DIGIT)["frechet"]
+    assert all(0.8 < d < 1.2 for d in result["diversity"])
+    assert result["samples_per_digit"] == PER_DIGIT and result["seed"] == metrics.EVAL_SEED
+
+
+@pytest.mark.parametrize("mode", ["fixed", "random"])
+def test_label_blind_generator_scores_about_chance(mnist, mode):
+    result = metrics.evaluate_generator(RealDigits(mnist, mode), per_digit=PER_DIGIT)
+    assert 0.05 < result["accuracy"] < 0.15
+    per_digit = np.array(result["per_digit_accuracy"])
+    if mode == "fixed":
+        assert per_digit[3] > 0.95
+        assert np.delete(per_digit, 3).max() < 0.05
+    else:
+        assert per_digit.max() < 0.3
+
+
+def test_mode_collapse_shows_as_low_diversity(mnist):
+    result = metrics.evaluate_generator(OneImagePerDigit(mnist, "conditional"), per_digit=PER_DIGIT)
+    assert result["accuracy"] > 0.9
+    assert max(result["diversity"]) < 0.01
+    real = metrics.evaluate_generator(RealDigits(mnist, "conditional"), per_digit=PER_DIGIT)
+    assert result["frechet"] > 5 * real["frechet"]
+
+
+def test_same_checkpoint_same_figures(cgan_run):
+    first = metrics.evaluate_generator(cgan_run.load_generator(4), per_digit=PER_DIGIT)
+    second = metrics.evaluate_generator(cgan_run.load_generator(4), per_digit=PER_DIGIT)
+    assert first == second
+    assert set(first) >= {"accuracy", "per_digit_accuracy", "frechet", "diversity"}
+    assert len(first["per_digit_accuracy"]) == 10 and len(first["diversity"]) == 10
+    other_epoch = metrics.evaluate_generator(cgan_run.load_generator(1), per_digit=PER_DIGIT)
+    assert other_epoch["frechet"] != first["frechet"]
+
+
+def test_rejected_samples_are_the_misread_evaluation_samples(cgan_run):
+    generator = cgan_run.load_generator(4)
+    result = metrics.evaluate_generator(generator, per_digit=PER_DIGIT)
+    for digit in (0, 7):
+        found = metrics.rejected_samples(generator, digit, per_digit=PER_DIGIT)
+        wrong = round((1 - result["per_digit_accuracy"][digit]) * PER_DIGIT)
+        assert len(found.images) == len(found.read_as) == wrong
+        assert (found.read_as != digit).all()
+        assert (np.diff(found.confidence) <= 0).all()  # most confident first
+        again = metrics.classify(found.images).predictions
+        assert (again == found.read_as).all()
+
+
+def test_frechet_distance_matches_closed_form():
+    rng = np.random.default_rng(1)
+    basis, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    a, b = rng.uniform(0.1, 3, 6), rng.uniform(0.1, 3, 6)
+    cov1, cov2 = basis @ np.diag(a) @ basis.T, basis @ np.diag(b) @ basis.T  # they commute
+    m1, m2 = rng.normal(size=6), rng.normal(size=6)
+    expected = ((m1 - m2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert metrics.frechet_distance(m1, cov1, m2, cov2) == pytest.approx(expected, rel=1e-9)
+    singular = np.diag([1.0, 0, 0, 0, 0, 0])
+    assert metrics.frechet_distance(m1, singular, m1, singular) == pytest.approx(0, abs=1e-12)
+
+
+def test_nearest_training_images_find_a_copy(mnist):
+    found = metrics.nearest_training_images(mnist.train_images[1234], k=3)
+    assert found.distances[0] == pytest.approx(0, abs=1e-3)
+    assert (mnist.train_images[found.indices[0]] == mnist.train_images[1234]).all()
+    assert (np.diff(found.distances) >= 0).all() and found.labels[0] == mnist.train_labels[1234]
+    typical = metrics.typical_real_distance()
+    assert 3 < typical < 30  # real unseen digits are clearly not copies
+
+
+def test_cli_evaluate_stores_metrics_in_history(cgan_run, tmp_path, capsys):
+    run = Run(shutil.copytree(cgan_run.path, tmp_path / "run"))
+    assert metrics.main(["evaluate", str(run.path), "--epochs", "2,4", "--per-digit", "20"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[  2/4] acc: ")
+    stored = {r.epoch: r.metrics for r in run.history()}
+    assert stored[1] is None and stored[3] is None
+    for epoch in (2, 4):
+        assert 0 <= stored[epoch]["accuracy"] <= 1 and stored[epoch]["samples_per_digit"] == 20
+        assert f"acc: {stored[epoch]['accuracy']:.3f} | fd: {stored[epoch]['frechet']:.2f}" in lines[epoch // 2 - 1]
+    assert stored[4] == metrics.evaluate_generator(run.load_generator(4), per_digit=20)
+    # --missing skips what is measured; all-saved covers the rest.
+    assert metrics.main(["evaluate", str(run.path), "--missing", "--per-digit", "20"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    assert all(r.metrics for r in run.history())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "RUN", "--epochs", "9"], "no saved weights for epoch 9"),
+    (["evaluate", "RUN", "--epochs", "x"], "--epochs"),
+    (["evaluate", "RUN", "--per-digit", "0"], "--per-digit"),
+    (["evaluate", "/nonexistent/run"], "not a run"),
+    (["floor", "--per-digit", "1"], "--per-digit"),
+    (["bogus"], "invalid choice"),
+])
+def test_cli_bad_arguments_exit_2_with_one_line(cgan_run, capsys, argv, message):
+    argv = [str(cgan_run.path) if a == "RUN" else a for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        metrics.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
