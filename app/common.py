@@ -18,6 +18,7 @@ new epochs as soon as the page reruns.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import math
 import os
@@ -388,10 +389,15 @@ def labelled_grid(grid_image: np.ndarray, scale: int = 2, title: str | None = No
     return np.asarray(canvas)
 
 
-def show_image(image: np.ndarray, caption: str | None = None, fill: bool = False) -> None:
-    """Show a grayscale array as a lossless PNG at its own size (or the column's width)."""
-    st.image(png_bytes(image), caption=caption, output_format="PNG",
-             width="stretch" if fill else "content")
+def show_image(image: np.ndarray, caption: str | None = None) -> None:
+    """Show a grayscale array as a lossless PNG at its own size, or narrower if space is short.
+
+    The keyed container lets the page's CSS stop a long caption from stretching the picture.
+    """
+    data = png_bytes(image)
+    key = hashlib.sha1(data + (caption or "").encode()).hexdigest()[:16]
+    with st.container(key=f"pixels-{key}"):
+        st.image(data, caption=caption, output_format="PNG", width="content")
 
 
 def download_png(label: str, image: np.ndarray, file_name: str, key: str) -> None:
@@ -429,9 +435,13 @@ CSS = """
 <style>
 /* Digits are pixel art: never let the browser smooth them when it resizes an image. */
 [data-testid="stImage"] img { image-rendering: pixelated; border-radius: 0; }
+[class*="st-key-pixels-"] [data-testid="stImage"] img { width: auto !important; margin: 0 auto; }
+[data-testid="stButtonGroup"] button[aria-checked="true"] { background: #0B4F9C !important; }
+[data-testid="stButtonGroup"] button[aria-checked="true"] p { color: #FFFFFF; font-weight: 700; }
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
   font-size: 1rem; line-height: 1.45; }
+[data-testid="stCaptionContainer"] { opacity: 1; }
 [data-testid="stCaptionContainer"] p { font-size: 0.9rem; color: #1F2937; }
 [data-testid="stImageCaption"] [data-testid="stCaptionContainer"] p {
   font-size: 1.05rem; color: #000; font-weight: 600; }

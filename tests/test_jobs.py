@@ -125,9 +125,9 @@ def test_stop_ends_after_a_complete_epoch_and_the_limit_holds(root):
 
 
 def test_a_killed_job_is_interrupted_and_resume_completes_it(root, monkeypatch):
-    epochs = 6
+    epochs = 4
     job = jobs.start(slow("killed", epochs=epochs), root=root)
-    wait_for(lambda: jobs.get_job("killed", root).epochs_done >= 1, what="the first epoch")
+    wait_for(lambda: Run(root / "killed").epochs(), every=0.01, what="the first epoch")
     os.kill(job.pid, signal.SIGKILL)
     job = settled("killed", root)
     assert job.state == "interrupted" and job.returncode == -signal.SIGKILL
@@ -151,6 +151,19 @@ def test_a_killed_job_is_interrupted_and_resume_completes_it(root, monkeypatch):
     assert assert_epochs_complete(Run(root / "killed")) == list(range(1, epochs + 1))
     log = Run(root / "killed").log_path.read_text()
     assert f"epochs {done_before + 1}-{epochs}" in log  # the second process continued, it did not restart
+
+
+def test_a_trainer_that_refuses_to_start_is_failed_with_its_reason(root):
+    # Offered CUDA on a machine without it, the trainer refuses before training.
+    job = jobs.start(quick("no-gpu", device="cuda"), root=root, devices=["cpu", "cuda"])
+    job = settled("no-gpu", root)
+    if job.state == "finished":
+        pytest.skip("this machine has CUDA")
+    assert job.state == "failed" and job.returncode == 2
+    assert "--device cuda: no CUDA device" in job.message
+    assert not job.resumable
+    jobs.delete("no-gpu", root)
+    assert not (root / "no-gpu").exists() and not job.pending_log_path.exists()
 
 
 def test_concurrent_starts_with_one_name_give_one_run(root):

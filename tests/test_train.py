@@ -94,7 +94,7 @@ def losses(run: Run) -> list[tuple[float, float]]:
 
 
 def test_same_seed_gives_identical_weights(tmp_path):
-    settings = dict(epochs=2, limit=500, batch_size=100)
+    settings = dict(epochs=2, limit=300, batch_size=100)
     first = make_run(tmp_path / "a", seed=7, **settings)
     second = make_run(tmp_path / "b", seed=7, **settings)
     other = make_run(tmp_path / "c", seed=8, **settings)
@@ -278,7 +278,7 @@ def test_sigint_stops_after_the_epoch_and_readers_only_see_complete_epochs(tmp_p
         assert len(verified) >= 6, "the trainer made too little progress"
         listed_at_signal = len(run.epochs())
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 130
+        assert proc.wait(timeout=60) == 130
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -67,9 +67,8 @@ with common.page_errors():
         elif mode == ONE_DIGIT:
             saved = common.require_epochs(run, with_weights=True)
             if saved:
-                digit_column, seed_column, count_column = st.columns([6, 4, 2])
-                with digit_column:
-                    digit = common.digit_control("compare_digit")
+                digit = common.digit_control("compare_digit")
+                seed_column, count_column, _ = st.columns([5, 3, 4], gap="medium")
                 with seed_column:
                     seed = common.seed_control("compare_seed")
                 count = count_column.number_input("Samples", 1, 16, 9, key="compare_count")

@@ -49,7 +49,7 @@ def model_panel(column, label: str, run, digit: int, seed: int) -> None:
 
 with common.page_errors():
     digit = common.digit_control("real_vs_digit")
-    seed_column, cgan_column, cdcgan_column = st.columns(3, gap="medium")
+    seed_column, cgan_column, cdcgan_column = st.columns([4, 3, 3], gap="medium")
     with seed_column:
         seed = common.seed_control("real_vs_seed")
     cgan_run = run_chooser(cgan_column, "CGAN", "cgan", "cgan-report", "real_vs_cgan")

@@ -242,6 +242,8 @@ def progress_text(job: jobs.Job) -> str:
     text = f"Epoch {done} of {total}"
     if job.state == "running" and not job.history:
         return text + " · starting: loading MNIST and building the networks"
+    if job.state == "stopping":
+        return text + " · stopping once the epoch it is training is written"
     eta = job.eta_seconds()
     if eta is not None:
         text += f" · about {duration(eta)} left"

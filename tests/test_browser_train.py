@@ -1,0 +1,96 @@
+"""Step 8 of the lecture in a real browser: start a run on the Train page and watch it move by
+itself; close the tab and stop the app, and the run trains on; a restarted app lists it, and its
+epochs show on the other pages."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_support import chromium_page, streamlit_server, wait_for_app
+from cgan import jobs
+from cgan.runs import Run
+
+EPOCHS = 300  # more than it will train: the test stops it
+
+
+def open_train_page(page, url: str) -> None:
+    page.goto(url)
+    wait_for_app(page)
+    page.get_by_role("link", name="Train", exact=True).click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").wait_for()
+
+
+def wait_until(condition, timeout: float = 120, what: str = "condition"):
+    deadline = time.time() + timeout
+    while not (value := condition()):
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return value
+
+
+@pytest.fixture
+def root(tmp_path):
+    yield tmp_path
+    for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
+        if job.is_alive():
+            os.kill(job.pid, signal.SIGKILL)
+
+
+def test_a_run_started_in_the_browser_outlives_the_tab_and_the_app(root, output_dir):
+    env = {"CGAN_MAX_JOBS": "1"}
+    with streamlit_server(checkpoints=root, env=env) as url:
+        with chromium_page(height=1400) as page:
+            open_train_page(page, url)
+            page.get_by_role("spinbutton", name="Epochs").fill(str(EPOCHS))
+            page.get_by_role("spinbutton", name="Training images").fill("1000")
+            page.get_by_role("spinbutton", name="Batch size").fill("100")
+            page.get_by_role("textbox", name="Run name").fill("browser-run")
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_text("Started browser-run").wait_for()
+            # Nobody touches the page: its own refresh brings epochs, an ETA and the loss chart.
+            page.get_by_text(re.compile(rf"Epoch [1-9]\d* of {EPOCHS} · about .* left")).wait_for(
+                timeout=120_000
+            )
+            page.get_by_test_id("stPlotlyChart").first.wait_for()
+            # The sidebar's run picker (every page's) offers the new run while it trains.
+            expect(page.get_by_test_id("stSidebar").get_by_role("combobox")).to_have_value(
+                "browser-run", timeout=30_000
+            )
+            page.screenshot(path=output_dir / "train-running.png")
+        assert jobs.get_job("browser-run", root).active, "closing the tab stopped the training"
+    app_stopped_at = time.time()
+    assert jobs.get_job("browser-run", root).active, "stopping the app stopped the training"
+    run = Run(root / "browser-run")
+    wait_until(lambda: run.history()[-1].finished_at > app_stopped_at, what="an epoch without the app")
+
+    # Stopped from another process than the one that started it: it ends after a complete epoch.
+    jobs.stop("browser-run", root)
+    job = wait_until(lambda: (j := jobs.get_job("browser-run", root)) and not j.active and j,
+                     what="the run to stop")
+    assert job.state == "stopped", job.log_tail()
+    last = run.epochs()[-1]
+    assert int(run.load_resume_state()["epoch"]) == last
+
+    # A restarted app lists the job from disk, and the other pages show its epochs.
+    with streamlit_server(checkpoints=root, env=env) as url, chromium_page(height=1400) as page:
+        open_train_page(page, url)
+        page.get_by_text(f"Epoch {last} of {EPOCHS}").wait_for()
+        page.get_by_role("button", name="Resume").wait_for()
+        assert "stopped" in page.get_by_test_id("stMain").inner_text()
+        page.get_by_role("button", name="Show on all pages").click()
+        wait_for_app(page)
+        page.get_by_role("link", name="Training evolution").click()
+        wait_for_app(page)
+        page.get_by_test_id("stImageCaption").filter(has_text=f"Epoch {last}").first.wait_for()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+            ".some(image => image.complete && image.naturalWidth > 0)"
+        )
+        page.screenshot(path=output_dir / "train-evolution.png")
