@@ -405,7 +405,7 @@ def download_png(label: str, image: np.ndarray, file_name: str, key: str) -> Non
                        icon=":material/download:", on_click="ignore")
 
 
-def evolution_gif(run: Run, scale: int = 2, frame_ms: int = 120) -> bytes:
+def evolution_gif(run: Run, scale: int = 1, frame_ms: int = 120) -> bytes:
     """Every epoch's grid, labelled "Epoch N", as one looping GIF (the last frame lingers)."""
     frames = []
     for epoch in epochs(run):

@@ -8,7 +8,7 @@ it is on disk, so any app process (or a later one) can list and control it::
     checkpoints_root()/.jobs/
         lock            held (fcntl.flock) while a start or resume checks the job limit and launches
         <run>.json      {"name", "path", "arguments", "device", "epochs", "created_at",
-                         "started_at", "pid", "pid_started", "stop_requested_at", "returncode"}
+                         "started_at", "pid", "pid_started", "stop_requested_at"}
         <run>.log       the trainer's output until its run directory holds config.json; then it is
                         moved to <run>/train.log (the trainer refuses a new --out that is not empty)
 
@@ -107,10 +107,8 @@ class JobRequest:
             check_run_name(self.name)
             if (root / self.name).exists():
                 problems["name"] = f"A run named {self.name} already exists: choose another name."
-        except ValueError:
-            problems["name"] = (
-                "Run name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
-            )
+        except ValueError as exc:
+            problems["name"] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
         if self.model not in MODELS:
             problems["model"] = f"Model: one of {', '.join(sorted(MODELS))}."
         if not 1 <= self.epochs <= MAX_EPOCHS:
@@ -226,8 +224,8 @@ class Job:
     pid: int
     pid_started: str | None
     stop_requested_at: float | None = None
-    returncode: int | None = None
     # Read from the process and the run directory by refresh(), not stored:
+    returncode: int | None = field(default=None, compare=False)  # known to the launching process
     state: str = field(default="running", compare=False)
     history: list[EpochRecord] = field(default_factory=list, compare=False)
     message: str = field(default="", compare=False)
@@ -235,7 +233,7 @@ class Job:
 
     STORED = (
         "name", "path", "arguments", "device", "epochs", "created_at", "started_at", "pid",
-        "pid_started", "stop_requested_at", "returncode",
+        "pid_started", "stop_requested_at",
     )
 
     @property
@@ -287,10 +285,7 @@ class Job:
     def refresh(self) -> "Job":
         """Read the process and the run directory again; record the exit status once known."""
         alive = self.is_alive()
-        if not alive and self.returncode is None:
-            self.returncode = _exit_status(self.pid)
-            if self.returncode is not None:
-                self.save()
+        self.returncode = None if alive else _exit_status(self.pid)
         run = self.run
         if self.pending_log_path.exists() and run.exists():
             with contextlib.suppress(OSError):
@@ -307,9 +302,9 @@ class Job:
             self.state = status["state"]
         elif self.stop_requested_at:
             self.state = "stopped"  # Stop reached it before it could write its status
-        elif (self.returncode is not None and self.returncode > 0) or self._log_shows_error():
+        elif (self.returncode is not None and self.returncode > 0) or self._failure_line():
             self.state = "failed"  # refused its arguments or its data before it began
-            self.message = self.message or self._last_error_line()
+            self.message = self.message or self._failure_line()
         else:
             self.state = "interrupted"
         return self
@@ -319,7 +314,11 @@ class Job:
         """Seconds until the last epoch, from the newest measured epoch times; None if unknown."""
         if not self.active or not self.history:
             return None
-        recent = self.history[-5:]
+        # A process's first epoch also warms up (allocations, CUDA graph capture): once later
+        # epochs are measured, leave it out.
+        this_process = [r for r in self.history if r.finished_at >= self.started_at]
+        steady = this_process[1:] or this_process or self.history
+        recent = steady[-5:]
         per_epoch = sum(r.wall_seconds for r in recent) / len(recent)
         since_last = (now or time.time()) - max(self.history[-1].finished_at, self.started_at)
         return max(0.0, (self.epochs_total - self.epochs_done) * per_epoch - since_last)
@@ -334,13 +333,14 @@ class Job:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def _log_shows_error(self) -> bool:
-        return bool(self._last_error_line())
-
-    def _last_error_line(self) -> str:
-        for line in reversed(self.log_tail(40).splitlines()):
-            if "error:" in line or "Error:" in line or line.startswith("Traceback"):
-                return line.strip()[:200]
+    def _failure_line(self) -> str:
+        """The trainer's own error line (arguments, data, run), or a traceback's last line."""
+        lines = [line.strip() for line in self.log_tail(40).splitlines() if line.strip()]
+        for line in reversed(lines):
+            if line.startswith("error:") or ": error: " in line:
+                return line[:200]
+            if line.startswith("Traceback"):
+                return lines[-1][:200]
         return ""
 
 
@@ -474,7 +474,7 @@ def resume(name: str, root: str | Path | None = None, max_running: int | None = 
         except OSError as exc:
             raise JobError(f"Could not start the trainer: {exc}") from None
         job.pid, job.pid_started = process.pid, process_start_time(process.pid)
-        job.stop_requested_at = job.returncode = None
+        job.stop_requested_at = None
         job.save()
     return job.refresh()
 

@@ -30,7 +30,7 @@ SHIPPED = {
 }
 SHIPPED_KEEP = {
     "cgan-report": "1-10,15,25,75,every10",
-    "cdcgan-report": "1,2,5,10,20",
+    "cdcgan-report": "1,5,20",
 }
 
 

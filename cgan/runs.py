@@ -441,6 +441,10 @@ class Run:
                 save_tensors_atomic(self.weights_path(epoch), state)
         if drop_resume_state:
             self.last_path.unlink(missing_ok=True)
+        kept = ", ".join(str(e) for e in self.weight_epochs())
+        note = {"weights_kept": kept, "weights_dtype": "float16" if half else "float32",
+                "resume_state": "dropped" if drop_resume_state or not self.last_path.exists() else "kept"}
+        write_json_atomic(self.config_path, {**self.config(), "slimmed": note})
 
 
 def list_runs(root: str | Path | None = None) -> list[Run]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from browser_support import CHROMIUM, ROOT, chromium_page, streamlit_server, wait_for_app
+from cgan.runs import Run, write_bytes_atomic
 
 
 def _browser_missing() -> str | None:
@@ -44,8 +45,14 @@ def browser_page(tmp_path_factory, cgan_run, cdcgan_run):
     root = tmp_path_factory.mktemp("served")
     shutil.copytree(cgan_run.path, root / "cgan-report")
     shutil.copytree(cdcgan_run.path, root / "cdcgan-report")
+    # A run a trainer is writing: two epochs done so far, and a live process named as its trainer.
+    growing = Run(root / "growing")
+    shutil.copytree(cgan_run.path, growing.path)
+    lines = growing.history_path.read_text().splitlines(keepends=True)
+    write_bytes_atomic(growing.history_path, "".join(lines[:2]).encode())
+    growing.write_status("running", pid=os.getpid(), epochs_total=4)
     with streamlit_server(checkpoints=root) as url, chromium_page() as page:
-        yield url, page
+        yield url, page, growing, lines
 
 
 def settle(page) -> None:
@@ -108,9 +115,7 @@ def screenshot(page, name: str) -> Path:
 
 
 def test_every_page_in_chromium(browser_page):
-    url, page = browser_page
-    global T0
-    T0 = time.perf_counter()
+    url, page, growing, growing_history = browser_page
     timings: dict[str, list[float]] = {}
 
     # The first request after the start asks for a page's own URL (a tab left open on it).
@@ -150,7 +155,6 @@ def test_every_page_in_chromium(browser_page):
         page, lambda: page.get_by_role("button", name="Random seed").click()
     )]
     check_page(page)
-    print("phase", time.perf_counter() - T0)
     screenshot(page, "generate")
 
     # Training evolution: the slider picks the epoch's grid.
@@ -162,15 +166,21 @@ def test_every_page_in_chromium(browser_page):
     for expected in (3, 2, 1):
         timings["epoch slider"].append(round_trip_ms(page, lambda: slider.press("ArrowLeft")))
         assert caption.inner_text().strip() == f"Epoch {expected}"
+    # Play steps through the epochs by itself and stops at the last one.
+    page.get_by_role("button", name="Play all epochs").click()
+    page.get_by_role("button", name="Stop").wait_for()
+    for expected in (2, 3, 4):
+        page.get_by_test_id("stImageCaption").filter(has_text=f"Epoch {expected}").wait_for(timeout=15_000)
+    page.get_by_role("button", name="Play all epochs").wait_for(timeout=15_000)
+    settle(page)
+    assert caption.inner_text().strip() == "Epoch 4"
     check_page(page)
-    print("phase", time.perf_counter() - T0)
     screenshot(page, "evolution")
 
     # Compare epochs: the report's epochs, or the nearest this 4-epoch run has.
     open_page(page, "Compare epochs")
     assert page.get_by_test_id("stImageCaption").all_inner_texts() == ["Epoch 4"]
     check_page(page)
-    print("phase", time.perf_counter() - T0)
     screenshot(page, "compare")
 
     # Loss curves: the Plotly chart is drawn with both losses.
@@ -179,19 +189,27 @@ def test_every_page_in_chromium(browser_page):
     charts = page.get_by_test_id("stPlotlyChart")
     assert charts.count() >= 2  # losses and epoch time
     legend = charts.first.locator(".legendtext").all_text_contents()
-    print("legend", legend, time.perf_counter() - T0)
     assert "D loss" in legend and "G loss" in legend
     assert charts.first.locator(".scatterlayer .trace").count() >= 2
     check_page(page)
-    print("phase", time.perf_counter() - T0)
     screenshot(page, "losses")
 
     # Real vs CGAN vs cDCGAN: three panels of digits.
     open_page(page, "Real vs CGAN vs cDCGAN")
     assert page.locator(IMAGES).count() == 3
     check_page(page)
-    print("phase", time.perf_counter() - T0)
     screenshot(page, "real_vs")
+
+    # A run being written: new epochs appear without touching the page.
+    open_page(page, "Training evolution")
+    picker.click()
+    picker.fill("growing")
+    page.get_by_role("option", name="growing", exact=True).click()
+    page.get_by_test_id("stImageCaption").filter(has_text="Epoch 2").wait_for()
+    assert "training now" in page.get_by_test_id("stSidebar").inner_text()
+    write_bytes_atomic(growing.history_path, "".join(growing_history).encode())  # epochs 3, 4
+    page.get_by_test_id("stImageCaption").filter(has_text="Epoch 4").wait_for(timeout=20_000)
+    check_page(page)
 
     for what, values in timings.items():
         print(f"round trip, {what}: " + ", ".join(f"{v:.0f} ms" for v in values))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cgan import jobs
-from cgan.runs import Run
+from cgan.runs import EpochRecord, Run
 from cgan.train import EXIT_STOPPED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def test_a_job_trains_detached_and_its_epochs_are_listed(root):
     # The process was reaped: no zombie left behind by the process that started it.
     wait_for(lambda: not Path(f"/proc/{job.pid}").exists(), timeout=10, what="the trainer to be reaped")
     record = json.loads((root / ".jobs" / "demo.json").read_text())
-    assert record["pid"] == job.pid and record["returncode"] == 0
+    assert record["pid"] == job.pid and record["arguments"] == job.arguments
     assert [j.name for j in jobs.list_jobs(root)] == ["demo"]
 
 
@@ -135,10 +135,8 @@ def test_a_killed_job_is_interrupted_and_resume_completes_it(root, monkeypatch):
 
     # A later app process (no exit status known) sees the same from disk alone.
     monkeypatch.setattr(jobs, "_children", {})
-    record = jobs.Job.load(root / ".jobs" / "killed.json")
-    record.returncode = None
-    record.save()
     job = jobs.get_job("killed", root)
+    assert job.returncode is None
     assert job.state == "interrupted" and job.resumable
     done_before = job.epochs_done
     assert done_before < epochs
@@ -208,6 +206,25 @@ def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
         assert jobs.process_start_time(child.pid) is None
     finally:
         child.wait()
+
+
+def test_eta_comes_from_the_steady_epochs_of_this_process():
+    started = 1000.0
+    record = lambda epoch, wall, at: EpochRecord(epoch, 1.0, 1.0, wall, wall, at)  # noqa: E731
+    job = jobs.Job(
+        name="eta", path="/nowhere/eta", arguments=[], device="cpu", epochs=10, created_at=0.0,
+        started_at=started, pid=0, pid_started=None, state="running", epochs_total=10,
+    )
+    # Epochs 1-2 came from an earlier process; epoch 3 warmed up this one; 4 and 5 are steady.
+    job.history = [record(1, 9.0, 500), record(2, 9.0, 509), record(3, 6.0, 1010),
+                   record(4, 2.0, 1012), record(5, 4.0, 1016)]
+    assert job.eta_seconds(now=1016) == pytest.approx(5 * 3.0)
+    assert job.eta_seconds(now=1020) == pytest.approx(5 * 3.0 - 4)  # counts down between epochs
+    assert job.eta_seconds(now=2000) == 0.0
+    job.history = job.history[:3]  # only the warm-up epoch so far: it is all there is to go on
+    assert job.eta_seconds(now=1010) == pytest.approx(7 * 6.0)
+    job.state = "finished"
+    assert job.eta_seconds(now=1010) is None
 
 
 @pytest.mark.parametrize(

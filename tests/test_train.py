@@ -114,14 +114,18 @@ def test_same_seed_gives_identical_weights(tmp_path):
 
 
 def test_resume_is_bit_for_bit_and_logs_the_reports_lines(tmp_path):
-    common = ["--model", "cgan", "--limit", "600", "--seed", "4", "--device", "cpu"]
-    whole = train_cli(*common, "--epochs", "4", "--out", str(tmp_path / "whole"), cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr
-    half = train_cli(*common, "--epochs", "2", "--out", str(tmp_path / "split"), cwd=tmp_path)
-    assert half.returncode == 0, half.stderr
-    rest = train_cli("--out", str(tmp_path / "split"), "--resume", "--epochs", "4", "--device", "cpu", cwd=tmp_path)
+    # Both references train in this process; the resume goes through the command line. The
+    # process gets this process's thread count, so the two sides do the same arithmetic.
+    settings = dict(limit=600, seed=4)
+    uninterrupted = make_run(tmp_path / "whole", epochs=4, **settings)
+    resumed = make_run(tmp_path / "split", epochs=2, **settings)
+    threads = str(torch.get_num_threads())
+    rest = subprocess.run(
+        [sys.executable, "-m", "cgan.train", "--out", str(resumed.path), "--resume", "--epochs", "4", "--device", "cpu"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        env={**cli_env(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads},
+    )
     assert rest.returncode == 0, rest.stderr
-    uninterrupted, resumed = Run(tmp_path / "whole"), Run(tmp_path / "split")
 
     a, b = uninterrupted.load_resume_state(), resumed.load_resume_state()
     assert a["epoch"] == b["epoch"] == 4
@@ -136,11 +140,11 @@ def test_resume_is_bit_for_bit_and_logs_the_reports_lines(tmp_path):
         )
     assert resumed.config()["epochs"] == 4 and resumed.status()["state"] == "finished"
 
-    # The report's per-epoch line, and the average at the end.
-    lines = whole.stdout.splitlines()
+    # The report's per-epoch line for the epochs this process trained, then the average.
+    lines = rest.stdout.splitlines()
     epoch_lines = [line for line in lines if line.startswith("[")]
-    assert [line[:7] for line in epoch_lines] == ["[  1/4]", "[  2/4]", "[  3/4]", "[  4/4]"]
-    history = uninterrupted.history()
+    assert [line[:7] for line in epoch_lines] == ["[  3/4]", "[  4/4]"]
+    history = resumed.history()[2:]
     for line, record in zip(epoch_lines, history):
         match = EPOCH_LINE.match(line)
         assert match, line
@@ -150,11 +154,9 @@ def test_resume_is_bit_for_bit_and_logs_the_reports_lines(tmp_path):
     average = [AVG_LINE.match(line) for line in lines if "Avg ptime per epoch" in line]
     assert len(average) == 1 and average[0], lines
     assert lines.index(average[0].string) > lines.index(epoch_lines[-1])
-    mean = sum(r.epoch_seconds for r in history) / 4
+    mean = sum(r.epoch_seconds for r in history) / 2
     assert float(average[0].group(1)) == pytest.approx(mean, abs=6e-4)
-    assert average[0].group(2) == "4"
-    # The resumed process logs only the epochs it trained.
-    assert [line[:7] for line in rest.stdout.splitlines() if line.startswith("[")] == ["[  3/4]", "[  4/4]"]
+    assert average[0].group(2) == "2"
 
 
 def test_loss_sanity_on_3000_images(cgan_run):
@@ -262,7 +264,7 @@ def test_sigint_stops_after_the_epoch_and_readers_only_see_complete_epochs(tmp_p
         polls = 0
         deadline = time.monotonic() + 120
         # A reader polling the run while it is written: whatever it lists is whole and consistent.
-        while len(verified) < 6 and time.monotonic() < deadline:
+        while len(verified) < 4 and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()
             epochs = run.epochs()
             assert epochs == list(range(1, len(epochs) + 1)), epochs
@@ -275,7 +277,7 @@ def test_sigint_stops_after_the_epoch_and_readers_only_see_complete_epochs(tmp_p
                 assert np.array_equal(grid, generate(generator, labels, z).reshape(10, 10, 28, 28))
                 verified.add(epoch)
             polls += 1
-        assert len(verified) >= 6, "the trainer made too little progress"
+        assert len(verified) >= 4, "the trainer made too little progress"
         listed_at_signal = len(run.epochs())
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 130
@@ -285,6 +287,9 @@ def test_sigint_stops_after_the_epoch_and_readers_only_see_complete_epochs(tmp_p
             proc.wait()
     output = log.read_text()
     assert "SIGINT: stopping after this epoch is written" in output
+    epoch_lines = [line for line in output.splitlines() if line.startswith("[")]
+    assert epoch_lines[0].startswith("[  1/1000] ptime: ")
+    assert all(EPOCH_LINE.match(line) for line in epoch_lines), epoch_lines
     epochs = assert_complete(run)
     # It finished the epoch in progress (at most one more may have been committed meanwhile).
     assert listed_at_signal <= len(epochs) <= listed_at_signal + 2
@@ -301,21 +306,25 @@ def test_sigkill_at_random_moments_loses_no_finished_epoch(tmp_path):
     run, log = Run(tmp_path / "run"), tmp_path / "train.log"
     args = [*QUICK, "--epochs", "1000", "--seed", "6", "--out", str(run.path)]
     done = 0
-    for kill in range(10):
-        proc = start_cli(*args, *(["--resume"] if kill else []), cwd=tmp_path, log=log)
+    for life in range(8):
+        proc = start_cli(*args, *(["--resume"] if life else []), cwd=tmp_path, log=log)
         try:
             wait_until_training(proc, run, log)
-            time.sleep(rng.uniform(0.0, 1.5))
+            # Once this life has committed an epoch, each epoch is mostly file writing (grid,
+            # weights, last.pt, history): a random moment then lands somewhere inside that.
+            deadline = time.monotonic() + 60
+            while len(run.epochs()) <= done and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.5))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        assert proc.returncode == -signal.SIGKILL
+        assert proc.returncode == -signal.SIGKILL, log.read_text()[-2000:]
         epochs = assert_complete(run)
-        assert len(epochs) >= done, "a finished epoch was lost"
+        assert len(epochs) > done, "a finished epoch was lost, or none was added"
         history = run.history()
         assert all(r.epoch_seconds > 0 and math.isfinite(r.d_loss) for r in history)
         done = len(epochs)
-    assert done >= 5, f"only {done} epochs in 10 lives: the kills did not land during training"
 
     final = done + 3
     result = train_cli("--out", str(run.path), "--resume", "--epochs", str(final), "--device", "cpu", cwd=tmp_path)

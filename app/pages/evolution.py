@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import streamlit as st
 
@@ -17,32 +18,36 @@ if "app.common" not in sys.modules:
 from app import common  # noqa: E402
 
 EPOCH_KEY = "evolution_epoch"
-PLAYING_KEY = "evolution_playing"
-NEXT_KEY = "evolution_next"  # the epoch the next step of the animation shows
+PLAYING_KEY = "evolution_playing"  # while playing: (first epoch shown, clock time of Play)
 STEP_SECONDS = 0.4
 
 st.title("Training evolution")
 
 
 def toggle_play(first: int, last: int) -> None:
-    playing = not st.session_state.get(PLAYING_KEY, False)
-    st.session_state[PLAYING_KEY] = playing
-    st.session_state.pop(NEXT_KEY, None)
-    if playing and st.session_state.get(EPOCH_KEY, last) >= last:
-        st.session_state[EPOCH_KEY] = first  # play from the start once the end was reached
+    if st.session_state.get(PLAYING_KEY):
+        stop_playing()
+        return
+    start = st.session_state.get(EPOCH_KEY, last)
+    st.session_state[PLAYING_KEY] = (first if start >= last else start, time.monotonic())
 
 
 def stop_playing() -> None:
-    st.session_state[PLAYING_KEY] = False
-    st.session_state.pop(NEXT_KEY, None)
+    st.session_state.pop(PLAYING_KEY, None)
 
 
 def show_grid(run, epochs: list[int]) -> None:
-    """The slider and the grid; while playing, this part alone reruns, one epoch per step."""
+    """The slider and the grid; while playing, this part alone reruns, one epoch per step.
+
+    The epoch shown follows the clock from the moment Play was pressed, so a slow step (a busy
+    laptop) skips an epoch instead of stalling the animation.
+    """
     first, last = epochs[0], epochs[-1]
-    playing = st.session_state.get(PLAYING_KEY, False)
-    if playing and NEXT_KEY in st.session_state:
-        st.session_state[EPOCH_KEY] = min(last, st.session_state.pop(NEXT_KEY))
+    playing = st.session_state.get(PLAYING_KEY)
+    if playing:
+        start, started_at = playing
+        step = int((time.monotonic() - started_at) / STEP_SECONDS)
+        st.session_state[EPOCH_KEY] = max(first, min(last, start + step))
     if len(epochs) > 1:
         epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=stop_playing)
     else:
@@ -51,11 +56,9 @@ def show_grid(run, epochs: list[int]) -> None:
     with common.page_errors():
         image = common.labelled_grid(common.grid(run, epoch), scale=2)
         common.show_image(image, caption=f"Epoch {epoch}")
-    if playing:
-        if epoch >= last:
-            stop_playing()
-            st.rerun(scope="app")  # the end: the button says Play again
-        st.session_state[NEXT_KEY] = epoch + 1
+    if playing and epoch >= last:
+        stop_playing()
+        st.rerun(scope="app")  # the end: the button says Play again
 
 
 with common.page_errors():
@@ -65,7 +68,7 @@ with common.page_errors():
         first, last = epochs[0], epochs[-1]
         common.follow_newest(EPOCH_KEY, epochs)
 
-        playing = st.session_state.get(PLAYING_KEY, False)
+        playing = bool(st.session_state.get(PLAYING_KEY))
         left, right = st.columns([3, 2])
         with right:
             st.button(
