@@ -114,18 +114,7 @@ def epochs(run: Run) -> list[int]:
 
 def weight_epochs(run: Run) -> list[int]:
     """Complete epochs whose generator weights are on disk."""
-    complete = set(epochs(run))
-    found = []
-    folder = run.path / "weights"
-    if folder.is_dir():
-        for file in folder.glob("generator_*.pt"):
-            try:
-                epoch = int(file.stem.split("_")[1])
-            except (IndexError, ValueError):
-                continue
-            if epoch in complete:
-                found.append(epoch)
-    return sorted(found)
+    return run.weight_epochs()
 
 
 def nearest(wanted: int, available: list[int]) -> int:
@@ -241,8 +230,20 @@ def _generator(run_path: str, epoch: int, _mtime_ns: int, _size: int):
 
 def generator(run: Run, epoch: int):
     """The run's generator after `epoch`, loaded once per version of its weights file."""
-    _, mtime_ns, size = _file_key(run.weights_path(epoch))
-    return _generator(str(run.path), int(epoch), mtime_ns, size)
+    path = run.weights_path(epoch)
+    try:
+        _, mtime_ns, size = _file_key(path)
+        return _generator(str(run.path), int(epoch), mtime_ns, size)
+    except RunError as exc:
+        # The library names the file and the fault; say it in the words of the page.
+        raise RunError(
+            f"Cannot draw epoch {epoch} of {run.name}: {_fault(exc, path)}. Choose another epoch."
+        ) from None
+
+
+def _fault(exc: RunError, path: Path) -> str:
+    """'file: what is wrong' from the library's message, without the folder and the details."""
+    return f"{path.name}: " + str(exc).removeprefix(f"{path}: ").split(" (")[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -254,7 +255,13 @@ def _grid(path: str, mtime_ns: int, size: int) -> np.ndarray:
 
 def grid(run: Run, epoch: int) -> np.ndarray:
     """The run's fixed 10x10 grid after `epoch`: 280x280 uint8, row = digit, column = noise."""
-    return _grid(*_file_key(run.grid_path(epoch)))
+    path = run.grid_path(epoch)
+    try:
+        return _grid(*_file_key(path))
+    except RunError as exc:
+        raise RunError(
+            f"Cannot show the grid of epoch {epoch} of {run.name}: {_fault(exc, path)}."
+        ) from None
 
 
 def samples(run: Run, epoch: int, digit: int, seed: int, n: int) -> np.ndarray:
@@ -346,11 +353,6 @@ def epoch_control(label: str, options: list[int], key: str) -> int:
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
-
-
-def mosaic(images: np.ndarray, columns: int, scale: int, gap: int = 2) -> np.ndarray:
-    """Digits side by side with white gaps, enlarged `scale` times."""
-    return upscale(tile(images, columns, pad=gap, pad_value=GAP_COLOUR), scale)
 
 
 def fitted_mosaic(images: np.ndarray, columns: int, width: int, height: int, most: int = 12) -> np.ndarray:

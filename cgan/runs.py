@@ -38,7 +38,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -368,22 +368,28 @@ class Run:
 
     def write_epoch(
         self,
-        record: EpochRecord,
+        epoch: int,
+        make_record: Callable[[], EpochRecord],
         grid_images: np.ndarray,
         generator_state: dict,
         resume_state: dict,
         keep: KeepPolicy,
         final_epoch: int,
-    ) -> None:
-        """Commit one finished epoch: grid, weights, resume state, then the history record."""
-        write_bytes_atomic(self.grid_path(record.epoch), grid_to_png_bytes(grid_images))
-        save_tensors_atomic(self.weights_path(record.epoch), generator_state)
+    ) -> EpochRecord:
+        """Commit one finished epoch: grid, weights, resume state, then the history record.
+
+        `make_record` is called once the grid and weights are on disk, so the wall time it
+        measures covers them."""
+        write_bytes_atomic(self.grid_path(epoch), grid_to_png_bytes(grid_images))
+        save_tensors_atomic(self.weights_path(epoch), generator_state)
+        record = make_record()
         save_tensors_atomic(self.last_path, {**resume_state, "record": record.to_json()})
         self._append_history(record)
         # Only now that the new epoch is complete may the previous one's weights go.
-        previous = record.epoch - 1
+        previous = epoch - 1
         if previous >= 1 and not keep.keeps(previous, final_epoch):
             self.weights_path(previous).unlink(missing_ok=True)
+        return record
 
     def _append_history(self, record: EpochRecord) -> None:
         records = [r for r in self.history() if r.epoch < record.epoch]

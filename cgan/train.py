@@ -287,7 +287,7 @@ def train(
     log=print,
 ) -> str:
     """Train `config` into `run`; return 'finished' or 'stopped'."""
-    stop = stop or StopFlag()
+    stop = stop if stop is not None else StopFlag()
     keep = parse_keep(config.keep)
     images, labels, source = load_training_set(config, data_dir)
     trainer = Trainer(config, images, labels, device)
@@ -335,17 +335,22 @@ def train(
                 metrics = evaluate_generator(trainer.generator, device=device)
                 trainer.generator.train()
             grid = trainer.fixed_grid()
-            record_args = dict(epoch=epoch, d_loss=d_loss, g_loss=g_loss, epoch_seconds=ptime)
-            # Wall time runs from the previous epoch's commit, so it includes the writing of files.
-            wall = time.perf_counter() - min(epoch_start, last_commit)
-            record = EpochRecord(**record_args, wall_seconds=wall, finished_at=time.time(), metrics=metrics)
             generator_state = {k: v.detach().cpu() for k, v in trainer.generator.state_dict().items()}
-            run.write_epoch(record, grid, generator_state, trainer.state(epoch), keep, config.epochs)
+
+            def make_record() -> EpochRecord:
+                # Wall time: from the previous epoch's commit, so measuring and writing count too.
+                return EpochRecord(
+                    epoch=epoch, d_loss=d_loss, g_loss=g_loss, epoch_seconds=ptime,
+                    wall_seconds=time.perf_counter() - last_commit, finished_at=time.time(),
+                    metrics=metrics,
+                )
+
+            run.write_epoch(epoch, make_record, grid, generator_state, trainer.state(epoch), keep, config.epochs)
             line = f"[{epoch:3d}/{config.epochs}] ptime: {ptime:.2f} | d_loss: {d_loss:.3f} | g_loss: {g_loss:.3f}"
             if metrics and "accuracy" in metrics:
                 line += f" | acc: {metrics['accuracy']:.3f} | fd: {metrics.get('frechet', float('nan')):.2f}"
-            last_commit = time.perf_counter()
             log(line)
+            last_commit = time.perf_counter()
     except BaseException as exc:
         state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
         run.write_status(state, epochs_total=config.epochs, message=str(exc)[:200] or type(exc).__name__)

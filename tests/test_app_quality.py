@@ -9,8 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from cgan import metrics
 from cgan.runs import Run
+from conftest import ROOT
 
-PAGE = "app/pages/quality.py"
+MAIN = str(ROOT / "app" / "main.py")
 PER_DIGIT = 20
 
 
@@ -25,8 +26,8 @@ def measured_root(cgan_run, tmp_path_factory):
 
 def open_page(root, monkeypatch) -> AppTest:
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
-    app = AppTest.from_file(PAGE, default_timeout=90)
-    app.run()
+    app = AppTest.from_file(MAIN, default_timeout=90).run()
+    app.switch_page("pages/quality.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 

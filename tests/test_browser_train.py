@@ -4,6 +4,7 @@ epochs show on the other pages."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -35,6 +36,16 @@ def wait_until(condition, timeout: float = 120, what: str = "condition"):
     return value
 
 
+@contextlib.contextmanager
+def screenshot_on_failure(page, path):
+    """Keep what the browser showed when a step failed."""
+    try:
+        yield
+    except BaseException:
+        page.screenshot(path=path)
+        raise
+
+
 @pytest.fixture
 def root(tmp_path):
     yield tmp_path
@@ -46,14 +57,17 @@ def root(tmp_path):
 def test_a_run_started_in_the_browser_outlives_the_tab_and_the_app(root, output_dir):
     env = {"CGAN_MAX_JOBS": "1"}
     with streamlit_server(checkpoints=root, env=env) as url:
-        with chromium_page(height=1400) as page:
+        with (
+            chromium_page(height=1400) as page,
+            screenshot_on_failure(page, output_dir / "train-failed-1.png"),
+        ):
             open_train_page(page, url)
             page.get_by_role("spinbutton", name="Epochs").fill(str(EPOCHS))
             page.get_by_role("spinbutton", name="Training images").fill("1000")
             page.get_by_role("spinbutton", name="Batch size").fill("100")
             page.get_by_role("textbox", name="Run name").fill("browser-run")
             page.get_by_role("button", name="Start training").click()
-            page.get_by_text("Started browser-run").wait_for()
+            page.get_by_role("heading", name="browser-run").wait_for()
             # Nobody touches the page: its own refresh brings epochs, an ETA and the loss chart.
             page.get_by_text(re.compile(rf"Epoch [1-9]\d* of {EPOCHS} · about .* left")).wait_for(
                 timeout=120_000
@@ -79,7 +93,11 @@ def test_a_run_started_in_the_browser_outlives_the_tab_and_the_app(root, output_
     assert int(run.load_resume_state()["epoch"]) == last
 
     # A restarted app lists the job from disk, and the other pages show its epochs.
-    with streamlit_server(checkpoints=root, env=env) as url, chromium_page(height=1400) as page:
+    with (
+        streamlit_server(checkpoints=root, env=env) as url,
+        chromium_page(height=1400) as page,
+        screenshot_on_failure(page, output_dir / "train-failed-2.png"),
+    ):
         open_train_page(page, url)
         page.get_by_text(f"Epoch {last} of {EPOCHS}").wait_for()
         page.get_by_role("button", name="Resume").wait_for()

@@ -32,7 +32,9 @@ def wait_for(condition, timeout: float = 90, every: float = 0.1, what: str = "co
 
 def settled(name: str, root: Path) -> jobs.Job:
     """The job once its process has gone."""
-    return wait_for(lambda: (job := jobs.get_job(name, root)) and not job.active and job, what=f"{name} to end")
+    return wait_for(
+        lambda: (job := jobs.get_job(name, root)) and not job.active and job, what=f"{name} to end"
+    )
 
 
 def quick(name: str, **overrides) -> jobs.JobRequest:

