@@ -202,7 +202,7 @@ def current_run() -> Run | None:
 
 
 def require_epochs(run: Run, with_weights: bool = False) -> list[int]:
-    """The run's complete epochs (or those with weights); says so on the page when there are none."""
+    """The run's complete epochs (or those with weights); says so on the page if there are none."""
     found = weight_epochs(run) if with_weights else epochs(run)
     if not found:
         if not epochs(run):
@@ -211,7 +211,9 @@ def require_epochs(run: Run, with_weights: bool = False) -> list[int]:
                 "as it is done."
             )
         else:
-            st.warning(f"Run {run.name} has no generator weights on disk, so it cannot draw digits.")
+            st.warning(
+                f"Run {run.name} has no generator weights on disk, so it cannot draw digits."
+            )
     return found
 
 
@@ -355,7 +357,9 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
 
 
-def fitted_mosaic(images: np.ndarray, columns: int, width: int, height: int, most: int = 12) -> np.ndarray:
+def fitted_mosaic(
+    images: np.ndarray, columns: int, width: int, height: int, most: int = 12
+) -> np.ndarray:
     """A mosaic enlarged by the largest whole factor that fits width x height pixels."""
     plain = tile(images, columns, pad=2, pad_value=GAP_COLOUR)
     scale = max(1, min(most, width // plain.shape[1], height // plain.shape[0]))
@@ -373,7 +377,7 @@ def font(size: int):
 
 
 def labelled_grid(grid_image: np.ndarray, scale: int = 2, title: str | None = None) -> np.ndarray:
-    """The 10x10 grid enlarged, with the digit of each row written at its left (and a title below)."""
+    """The 10x10 grid enlarged, the digit of each row written at its left, a title below."""
     big = upscale(grid_image, scale)
     cell = 28 * scale
     margin = max(22, cell // 2 + 6)

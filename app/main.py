@@ -28,7 +28,9 @@ st.html(common.CSS)
 
 def page(file: str, title: str, icon: str, **options) -> st.Page | None:
     """A page of the app, or None while its file does not exist yet."""
-    return st.Page(f"pages/{file}", title=title, icon=icon, **options) if (PAGES / file).is_file() else None
+    if not (PAGES / file).is_file():
+        return None
+    return st.Page(f"pages/{file}", title=title, icon=icon, **options)
 
 
 pages = [

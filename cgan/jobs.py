@@ -124,7 +124,7 @@ class JobRequest:
                 + (" (no more than the training images)." if largest_batch == images else ".")
             )
         if not 0 < self.lr <= 1:
-            problems["lr"] = "Learning rate: more than 0 and at most 1 (the report uses 0.001)."
+            problems["lr"] = "Learning rate: more than 0 and at most 1."
         if not 0 <= self.seed <= MAX_SEED:
             problems["seed"] = f"Seed: 0 to {MAX_SEED:,}."
         if self.model == "cdcgan" and not 0 < self.width <= MAX_WIDTH:

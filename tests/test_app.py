@@ -158,8 +158,8 @@ def test_streamlit_config_file_is_the_one_streamlit_reads():
     # Streamlit's own loader, started from the repository root as `streamlit run` is.
     code = (
         "from streamlit import config; config.get_config_options(); "
-        "print(config.get_option('theme.baseFontSize'), config.get_option('server.fileWatcherType'),"
-        " config.get_option('client.showErrorDetails'), config.get_option('server.address'))"
+        "print(*(config.get_option(name) for name in ('theme.baseFontSize',"
+        " 'server.fileWatcherType', 'client.showErrorDetails', 'server.address')))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60, check=True).stdout.split()
@@ -237,7 +237,8 @@ def test_generate_digit_seed_and_epoch(checkpoints, pixels):
     scale = strip.shape[1] // (10 * 28 + 9 * 2)
     for digit in (0, 9):
         left = digit * 30 * scale
-        assert np.array_equal(strip[::scale, left : left + 28 * scale : scale][:28], expected[digit])
+        shown = strip[::scale, left : left + 28 * scale : scale][:28]
+        assert np.array_equal(shown, expected[digit])
 
     downloads = at.get("download_button")
     assert downloads and downloads[0].proto.url, "a PNG download is offered"

@@ -96,5 +96,12 @@ def test_quality_page_in_a_real_browser(measured_root, output_dir):
         curves = charts.nth(1).locator("g.scatterlayer path.js-line")
         assert curves.count() >= 2
         assert page.get_by_test_id("stException").count() == 0
+        # The page scrolls inside Streamlit's own container: make the window as tall as the page.
+        height = page.evaluate(
+            """() => Math.max(...[...document.querySelectorAll('div, section')]
+                 .map(e => e.scrollHeight + e.getBoundingClientRect().top))"""
+        )
+        page.set_viewport_size({"width": 1600, "height": int(min(max(height, 1000), 5000))})
+        page.wait_for_timeout(500)
         page.screenshot(path=str(output_dir / "quality-page.png"), full_page=True)
         charts.nth(1).screenshot(path=str(output_dir / "quality-curves.png"))

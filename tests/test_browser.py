@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from browser_support import CHROMIUM, ROOT, chromium_page, streamlit_server, wait_for_app
 from cgan.runs import Run, write_bytes_atomic
@@ -59,7 +60,8 @@ def settle(page) -> None:
     wait_for_app(page)
     page.wait_for_function(
         f"""() => [...document.querySelectorAll("{IMAGES}")]
-                 .every(img => img.complete && img.naturalWidth > 0)"""
+                 .every(img => img.complete && img.naturalWidth > 0
+                               && img.getBoundingClientRect().width > 0)"""
     )
 
 
@@ -105,7 +107,8 @@ def screenshot(page, name: str) -> Path:
                  .filter(e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowY))
                  .map(e => e.scrollHeight + e.getBoundingClientRect().top))"""
     )
-    page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 5000))})
+    tall = int(min(max(height, size["height"]), 5000))
+    page.set_viewport_size({"width": size["width"], "height": tall})
     page.wait_for_timeout(400)
     path = ROOT / "test-output" / f"page-{name}.png"
     path.parent.mkdir(exist_ok=True)
@@ -154,6 +157,10 @@ def test_every_page_in_chromium(browser_page):
     timings["random seed"] = [round_trip_ms(
         page, lambda: page.get_by_role("button", name="Random seed").click()
     )]
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download PNG").click()
+    with Image.open(download.value.path()) as png:
+        assert png.format == "PNG" and png.width == samples.evaluate("e => e.naturalWidth")
     check_page(page)
     screenshot(page, "generate")
 
@@ -170,10 +177,15 @@ def test_every_page_in_chromium(browser_page):
     page.get_by_role("button", name="Play all epochs").click()
     page.get_by_role("button", name="Stop").wait_for()
     for expected in (2, 3, 4):
-        page.get_by_test_id("stImageCaption").filter(has_text=f"Epoch {expected}").wait_for(timeout=15_000)
+        shown = page.get_by_test_id("stImageCaption").filter(has_text=f"Epoch {expected}")
+        shown.wait_for(timeout=15_000)
     page.get_by_role("button", name="Play all epochs").wait_for(timeout=15_000)
     settle(page)
     assert caption.inner_text().strip() == "Epoch 4"
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the evolution as a GIF").click()
+    with Image.open(download.value.path()) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 4  # one frame per epoch
     check_page(page)
     screenshot(page, "evolution")
 
@@ -210,6 +222,18 @@ def test_every_page_in_chromium(browser_page):
     write_bytes_atomic(growing.history_path, "".join(growing_history).encode())  # epochs 3, 4
     page.get_by_test_id("stImageCaption").filter(has_text="Epoch 4").wait_for(timeout=20_000)
     check_page(page)
+
+    # The other pages in the navigation (training jobs, quality) open cleanly too.
+    visited = {"Generate", "Training evolution", "Compare epochs", "Loss curves",
+               "Real vs CGAN vs cDCGAN"}
+    for link in page.get_by_test_id("stSidebarNavLink").all():
+        title = link.inner_text().splitlines()[-1].strip()
+        if title not in visited:
+            link.click()
+            page.get_by_role("heading", level=1).first.wait_for()
+            settle(page)
+            check_page(page)
+            screenshot(page, title.lower().replace(" ", "_"))
 
     for what, values in timings.items():
         print(f"round trip, {what}: " + ", ".join(f"{v:.0f} ms" for v in values))

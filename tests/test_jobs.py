@@ -210,6 +210,23 @@ def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
         child.wait()
 
 
+def test_the_command_is_one_the_trainer_accepts(tmp_path):
+    from cgan.train import build_parser, config_from_args
+
+    cgan = quick("a").arguments(tmp_path / "a")
+    assert cgan == [
+        "--model", "cgan", "--epochs", "2", "--batch-size", "50", "--lr", "0.001", "--seed", "0",
+        "--device", "cpu", "--limit", "500", "--out", str(tmp_path / "a"),
+    ]
+    cdcgan = jobs.JobRequest(name="b", model="cdcgan", epochs=3, batch_size=100, lr=2e-4, width=0.25)
+    for arguments, expected in [(cgan, dict(model="cgan", limit=500, width=1.0)),
+                                (cdcgan.arguments(tmp_path / "b"), dict(model="cdcgan", limit=None, width=0.25))]:
+        parser = build_parser()
+        config, run = config_from_args(parser.parse_args(arguments), parser)
+        assert {key: getattr(config, key) for key in expected} == expected
+        assert run.path == Path(arguments[-1])
+
+
 def test_eta_comes_from_the_steady_epochs_of_this_process():
     started = 1000.0
     record = lambda epoch, wall, at: EpochRecord(epoch, 1.0, 1.0, wall, wall, at)  # noqa: E731

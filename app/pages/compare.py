@@ -50,7 +50,8 @@ with common.page_errors():
         mode = top_left.segmented_control(
             "Show", [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True, key="compare_mode"
         )
-        if "compare_epochs" not in st.session_state or st.session_state.get("compare_run") != run.name:
+        fresh = st.session_state.get("compare_run") != run.name
+        if fresh or "compare_epochs" not in st.session_state:
             st.session_state["compare_epochs"] = report_epochs(epochs)
         else:
             st.session_state["compare_epochs"] = [

@@ -131,14 +131,15 @@ with common.page_errors():
             else:
                 st.info(f"Run {name} has no finished epoch yet.")
         if curves:
-            accuracy = metric_figure(curves, "accuracy", "Accuracy of a digit classifier on samples",
+            accuracy = metric_figure(curves, "accuracy", "Samples a digit classifier gets right",
                                      "Accuracy (%)", scale=100)
             frechet = metric_figure(curves, "frechet", "Fréchet distance to real digits",
                                     "Distance (lower is better)")
             if accuracy or frechet:
                 left, right = st.columns(2)
                 with left:
-                    st.plotly_chart(loss_figure(curves, window, log), key="losses_chart", theme=None)
+                    st.plotly_chart(loss_figure(curves, window, log), key="losses_chart",
+                                    theme=None)
                 with right:
                     for figure, key in ((accuracy, "losses_accuracy"), (frechet, "losses_frechet")):
                         if figure is not None:

@@ -7,15 +7,26 @@ generated digit ("is it copying?").
 
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
-import streamlit as st
-from plotly.subplots import make_subplots
+import sys
 
-from app import common
-from cgan import metrics
-from cgan.data import MnistError
-from cgan.runs import Run, RunError
+import streamlit as st
+
+if "app.common" not in sys.modules:
+    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
+    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+import numpy as np  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+from plotly.subplots import make_subplots  # noqa: E402
+
+from app import common  # noqa: E402
+from cgan import metrics  # noqa: E402
+from cgan.data import MnistError  # noqa: E402
+from cgan.runs import Run, RunError  # noqa: E402
 
 BLUE, ORANGE, GREEN, GREY = "#0B4F9C", "#C2410C", "#15803D", "#555555"
 FONT = dict(size=18, color="#000000")
@@ -62,13 +73,15 @@ def typical_real_distance() -> float:
 # Figures
 
 
-def style(figure: go.Figure, title: str, height: int = 440) -> go.Figure:
+def style(figure: go.Figure, title: str, height: int = 460) -> go.Figure:
     figure.update_layout(
         title=dict(text=title, font=dict(size=22)), font=FONT, height=height, hovermode="x unified",
-        margin=dict(l=70, r=70, t=80, b=60), plot_bgcolor="#FFFFFF", paper_bgcolor="#FFFFFF",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        margin=dict(l=70, r=70, t=60, b=120), plot_bgcolor="#FFFFFF", paper_bgcolor="#FFFFFF",
+        legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0),
     )
-    figure.update_xaxes(showgrid=True, gridcolor="#D0D5DD", linecolor="#000", ticks="outside")
+    last = max((max(trace.x) for trace in figure.data if trace.x and isinstance(trace.x[0], int)), default=0)
+    figure.update_xaxes(showgrid=True, gridcolor="#D0D5DD", linecolor="#000", ticks="outside",
+                        dtick=1 if 0 < last <= 12 else None)
     figure.update_yaxes(showgrid=True, gridcolor="#D0D5DD", linecolor="#000", ticks="outside")
     return figure
 
@@ -125,8 +138,9 @@ def per_digit_figure(values, title: str, y_title: str, colour: str, reference: f
     figure.update_xaxes(title_text="Digit asked for", type="category")
     top = max([v for v in shown if v is not None] + [reference or 0])
     figure.update_yaxes(title_text=y_title, range=[0, 110 if percent else max(1.2, top * 1.2)])
-    figure.update_layout(hovermode="closest", showlegend=False)
-    return style(figure, title, height=380)
+    style(figure, title, height=400)
+    figure.update_layout(hovermode="closest", showlegend=False, margin=dict(b=70))
+    return figure
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +253,7 @@ def copying_section(run: Run, weights: list[int]) -> None:
         with st.spinner("Searching the 60,000 training images..."):
             found = neighbours(image)
             typical = typical_real_distance()
-        picture, strip = st.columns([1, 4], vertical_alignment="top")
+        picture, strip = st.columns([1, 3], vertical_alignment="top")
         with picture:
             common.show_image(common.upscale(image, 5), caption=f"Generated {digit}")
         with strip:
@@ -247,9 +261,12 @@ def copying_section(run: Run, weights: list[int]) -> None:
                      caption=[f"{lab} · {d:.1f}" for lab, d in zip(found.labels, found.distances)],
                      width=112, output_format="PNG")
         nearest = float(found.distances[0])
-        verdict = ("about as far as a real, unseen digit: a new drawing, not a copy"
-                   if nearest >= 0.6 * typical else
-                   "closer than real unseen digits usually are: look for a near-copy")
+        if nearest < 0.6 * typical:
+            verdict = "closer than real unseen digits usually are: compare them, it may be a near-copy"
+        elif nearest <= 1.5 * typical:
+            verdict = "about as far as a real, unseen digit: a new drawing, not a copy"
+        else:
+            verdict = "farther than real digits are: not a copy, and not yet much like any real digit"
         st.markdown(f"Nearest training image: distance **{nearest:.1f}**. A real test digit (never "
                     f"trained on) is typically **{typical:.1f}** from its nearest training image; an "
                     f"exact copy would be **0**. This one is {verdict}.")
