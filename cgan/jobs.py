@@ -9,8 +9,6 @@ it is on disk, so any app process (or a later one) can list and control it::
         lock            held (fcntl.flock) while a start or resume checks the job limit and launches
         <run>.json      {"name", "path", "arguments", "device", "epochs", "created_at",
                          "started_at", "pid", "pid_started", "stop_requested_at"}
-        <run>.log       the trainer's output until its run directory holds config.json; then it is
-                        moved to <run>/train.log (the trainer refuses a new --out that is not empty)
 
 A job's state combines its process with the run's status.json (see cgan.runs):
 
@@ -245,12 +243,8 @@ class Job:
         return Path(self.path).parent / JOBS_FOLDER / f"{self.name}.json"
 
     @property
-    def pending_log_path(self) -> Path:
-        return Path(self.path).parent / JOBS_FOLDER / f"{self.name}.log"
-
-    @property
     def log_path(self) -> Path:
-        return self.pending_log_path if self.pending_log_path.exists() else self.run.log_path
+        return self.run.log_path
 
     @property
     def command(self) -> list[str]:
@@ -287,9 +281,6 @@ class Job:
         alive = self.is_alive()
         self.returncode = None if alive else _exit_status(self.pid)
         run = self.run
-        if self.pending_log_path.exists() and run.exists():
-            with contextlib.suppress(OSError):
-                os.replace(self.pending_log_path, run.log_path)
         status = run.status()
         if status.get("updated_at", 0) < self.started_at:
             status = {}  # written by an earlier process of this run
@@ -376,7 +367,6 @@ def list_jobs(root: str | Path | None = None) -> list[Job]:
         if not job.active and not Path(job.path).exists():
             # The run was deleted by hand: forget the job too.
             record_path.unlink(missing_ok=True)
-            job.pending_log_path.unlink(missing_ok=True)
             continue
         jobs.append(job)
     return sorted(jobs, key=lambda job: job.created_at, reverse=True)
@@ -444,7 +434,7 @@ def start(
             pid=0, pid_started=None,
         )
         try:
-            process = _launch(job.arguments, job.pending_log_path, append=False)
+            process = _launch(job.arguments, job.log_path, append=False)
         except OSError as exc:
             path.rmdir()
             raise JobError(f"Could not start the trainer: {exc}") from None
@@ -465,12 +455,11 @@ def resume(name: str, root: str | Path | None = None, max_running: int | None = 
         _check_capacity(root, max_running)
         if job.run.exists():
             arguments = ["--resume", "--out", job.path, "--device", job.device]
-            log_path, append = job.run.log_path, True
         else:  # killed before it wrote its configuration: nothing to continue, start it again
-            arguments, log_path, append = job.arguments, job.pending_log_path, False
+            arguments = job.arguments
         job.started_at = time.time()
         try:
-            process = _launch(arguments, log_path, append=append)
+            process = _launch(arguments, job.log_path, append=True)
         except OSError as exc:
             raise JobError(f"Could not start the trainer: {exc}") from None
         job.pid, job.pid_started = process.pid, process_start_time(process.pid)
@@ -504,6 +493,5 @@ def delete(name: str, root: str | Path | None = None) -> None:
         if path.parent.resolve() != root.resolve():
             raise JobError(f"{name}: its run is not in {root}; delete it by hand.")
         shutil.rmtree(path, ignore_errors=True)
-        job.pending_log_path.unlink(missing_ok=True)
         job.record_path.unlink(missing_ok=True)
 

@@ -416,7 +416,8 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
         model = explicit.pop("model", "cgan")
         config = TrainConfig.for_model(model, **explicit)
         run = Run(args.out or Path("checkpoints") / f"{model}-s{config.seed}")
-        if run.path.exists() and any(run.path.iterdir()):
+        # A new run's folder may exist already, holding nothing but the log of its own launch.
+        if run.path.exists() and any(p.name != "train.log" for p in run.path.iterdir()):
             parser.error(f"{run.path} already exists; pass --resume to continue it or choose another --out")
     validate(config, parser)
     return config, run

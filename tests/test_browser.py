@@ -173,14 +173,23 @@ def test_every_page_in_chromium(browser_page):
     for expected in (3, 2, 1):
         timings["epoch slider"].append(round_trip_ms(page, lambda: slider.press("ArrowLeft")))
         assert caption.inner_text().strip() == f"Epoch {expected}"
-    # Play steps through the epochs by itself and stops at the last one.
+    # Play steps through the epochs by itself and stops at the last one. The steps follow the
+    # clock, so a busy machine may skip one: collect what is shown until the end.
     page.get_by_role("button", name="Play all epochs").click()
     page.get_by_role("button", name="Stop").wait_for()
-    for expected in (2, 3, 4):
-        shown = page.get_by_test_id("stImageCaption").filter(has_text=f"Epoch {expected}")
-        shown.wait_for(timeout=15_000)
-    page.get_by_role("button", name="Play all epochs").wait_for(timeout=15_000)
+    seen: list[int] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        epoch = int(caption.inner_text().split()[-1])
+        if not seen or seen[-1] != epoch:
+            seen.append(epoch)
+        if page.get_by_role("button", name="Play all epochs").count():
+            break
+        page.wait_for_timeout(50)
     settle(page)
+    seen += [int(caption.inner_text().split()[-1])]
+    print("play showed epochs", seen)
+    assert seen == sorted(seen) and seen[0] == 1 and seen[-1] == 4 and len(set(seen)) >= 3, seen
     assert caption.inner_text().strip() == "Epoch 4"
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the evolution as a GIF").click()

@@ -85,9 +85,8 @@ def test_a_job_trains_detached_and_its_epochs_are_listed(root):
     assert [record.epoch for record in job.history] == [1, 2]
     assert (job.epochs_done, job.epochs_total) == (2, 2)
     assert run.status()["state"] == "finished"
-    assert job.log_path == run.log_path  # moved into the run once the trainer had made it
+    assert job.log_path == run.log_path
     assert "[  2/2] ptime:" in run.log_path.read_text()
-    assert not job.pending_log_path.exists()
     assert job.eta_seconds() is None
     # The process was reaped: no zombie left behind by the process that started it.
     wait_for(lambda: not Path(f"/proc/{job.pid}").exists(), timeout=10, what="the trainer to be reaped")
@@ -163,7 +162,7 @@ def test_a_trainer_that_refuses_to_start_is_failed_with_its_reason(root):
     assert "--device cuda: no CUDA device" in job.message
     assert not job.resumable
     jobs.delete("no-gpu", root)
-    assert not (root / "no-gpu").exists() and not job.pending_log_path.exists()
+    assert not (root / "no-gpu").exists()
 
 
 def test_concurrent_starts_with_one_name_give_one_run(root):

@@ -35,6 +35,8 @@ NEIGHBOURS = 8
 SUGGESTED = 6  # epochs pre-selected for "Evaluate now"
 
 st.title("Quality")
+# The headline figures must read from the back of the hall.
+st.html("<style>[data-testid='stMetricValue'] p { font-size: inherit; }</style>")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,34 +245,34 @@ def epoch_details(run: Run, measured, weights: list[int], real: dict | None) -> 
 
 def copying_section(run: Run, weights: list[int]) -> None:
     st.subheader("Is the generator copying its training set?")
-    controls, view = st.columns([2, 3], gap="large")
-    with controls:
-        digit = common.digit_control("quality_nn_digit")
+    digit = common.digit_control("quality_nn_digit")
+    seed_column, epoch_column = st.columns(2, gap="large")
+    with seed_column:
         seed = common.seed_control("quality_nn_seed")
+    with epoch_column:
         epoch = common.epoch_control("Epoch", weights, "quality_nn_epoch")
-    with view:
-        image = common.samples(run, epoch, digit, seed, 1)[0]
-        with st.spinner("Searching the 60,000 training images..."):
-            found = neighbours(image)
-            typical = typical_real_distance()
-        picture, strip = st.columns([1, 3], vertical_alignment="top")
-        with picture:
-            common.show_image(common.upscale(image, 5), caption=f"Generated {digit}")
-        with strip:
-            st.image([common.png_bytes(common.upscale(n, 4)) for n in found.images],
-                     caption=[f"{lab} · {d:.1f}" for lab, d in zip(found.labels, found.distances)],
-                     width=112, output_format="PNG")
-        nearest = float(found.distances[0])
-        if nearest < 0.6 * typical:
-            verdict = "closer than real unseen digits usually are: compare them, it may be a near-copy"
-        elif nearest <= 1.5 * typical:
-            verdict = "about as far as a real, unseen digit: a new drawing, not a copy"
-        else:
-            verdict = "farther than real digits are: not a copy, and not yet much like any real digit"
-        st.markdown(f"Nearest training image: distance **{nearest:.1f}**. A real test digit (never "
-                    f"trained on) is typically **{typical:.1f}** from its nearest training image; an "
-                    f"exact copy would be **0**. This one is {verdict}.")
-        st.caption("Captions: the training image's label · its pixel distance to the generated digit.")
+    image = common.samples(run, epoch, digit, seed, 1)[0]
+    with st.spinner("Searching the 60,000 training images..."):
+        found = neighbours(image)
+        typical = typical_real_distance()
+    picture, strip = st.columns([1, 5], vertical_alignment="top")
+    with picture:
+        common.show_image(common.upscale(image, 5), caption=f"Generated {digit}")
+    with strip:
+        st.image([common.png_bytes(common.upscale(n, 4)) for n in found.images],
+                 caption=[f"{lab} · {d:.1f}" for lab, d in zip(found.labels, found.distances)],
+                 width=112, output_format="PNG")
+    nearest = float(found.distances[0])
+    if nearest < 0.6 * typical:
+        verdict = "closer than real unseen digits usually are: compare them, it may be a near-copy"
+    elif nearest <= 1.5 * typical:
+        verdict = "about as far as a real, unseen digit: a new drawing, not a copy"
+    else:
+        verdict = "farther than real digits are: not a copy, and not yet much like any real digit"
+    st.markdown(f"Nearest training image: distance **{nearest:.1f}**. A real test digit (never "
+                f"trained on) is typically **{typical:.1f}** from its nearest training image; an "
+                f"exact copy would be **0**. This one is {verdict}.")
+    st.caption("Captions: the training image's label · its pixel distance to the generated digit.")
 
 
 EXPLANATION = """
