@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgan.data import load_mnist, to_unit_range
+from cgan.data import TRAIN_LABEL_COUNTS, load_mnist, to_unit_range
 from cgan.models import NUM_CLASSES
 from cgan.sampling import generate, noise
 
@@ -390,6 +390,8 @@ def rejected_samples(
 
 def real_training_sample(per_digit: int = DEFAULT_PER_DIGIT, seed: int = FLOOR_SEED):
     """per_digit training images of each digit, chosen by `seed`: (images, labels)."""
+    if not 1 <= per_digit <= min(TRAIN_LABEL_COUNTS):
+        raise MetricsError(f"per digit: 1-{min(TRAIN_LABEL_COUNTS)} (the training set has no more 5s)")
     mnist = load_mnist()
     rng = np.random.default_rng(seed)
     chosen = np.concatenate([
@@ -527,6 +529,22 @@ def evaluate_run(run, epochs: list[int], per_digit: int = DEFAULT_PER_DIGIT, see
     return results
 
 
+def _is_training(run) -> bool:
+    """True while a live trainer writes the run: its history must not be rewritten under it."""
+    import os
+
+    status = run.status()
+    if status.get("state") != "running":
+        return False
+    try:
+        os.kill(int(status.get("pid")), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False  # a crashed trainer left "running" behind
+    except PermissionError:
+        pass
+    return True
+
+
 def build_parser():
     from cgan.cli import OneLineParser
 
@@ -586,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
             per_digit = " ".join(f"{d}:{correct[mnist.test_labels == d].mean():.1%}" for d in range(10))
             print(f"test accuracy: {correct.mean():.2%} ({int(correct.sum())}/{len(correct)}) | {per_digit}")
         elif args.command == "floor":
+            if args.per_digit > min(TRAIN_LABEL_COUNTS):
+                parser.error(f"--per-digit {args.per_digit}: at most {min(TRAIN_LABEL_COUNTS)} "
+                             "(the training set has no more 5s)")
             started = time.perf_counter()
             result = frechet_floor(args.per_digit, args.seed)
             print(
@@ -604,6 +625,10 @@ def main(argv: list[str] | None = None) -> int:
                 device = resolve_device(args.device)
             except (ValueError, RuntimeError) as exc:
                 parser.error(str(exc).splitlines()[0])
+            if _is_training(run):
+                print(f"error: run {run.name} is training now; evaluate it when it stops, or train "
+                      "with --metrics-every K", file=sys.stderr)
+                return 1
             saved = run.weight_epochs()
             try:
                 epochs = parse_epochs(args.epochs, saved)

@@ -83,6 +83,15 @@ def test_broken_weights_give_one_line_not_a_traceback(measured_root, tmp_path, m
     assert app.get("plotly_chart")  # what could be read is still shown
 
 
+def test_missing_classifier_is_one_line(measured_root, tmp_path, monkeypatch):
+    shutil.copytree(measured_root / "measured", tmp_path / "elsewhere")
+    monkeypatch.setattr(metrics, "CLASSIFIER_PATH", tmp_path / "classifier.pt")
+    app = open_page(tmp_path, monkeypatch)
+    errors = [e.value for e in app.error]
+    assert len(errors) == 1 and "python -m cgan.metrics train-classifier" in errors[0]
+    assert len(errors[0].splitlines()) == 1
+
+
 def test_quality_page_in_a_real_browser(measured_root, output_dir):
     from tests.browser_support import chromium_page, streamlit_server, wait_for_app
 

@@ -186,6 +186,7 @@ def test_cli_evaluate_stores_metrics_in_history(cgan_run, tmp_path, capsys):
     (["evaluate", "RUN", "--per-digit", "0"], "--per-digit"),
     (["evaluate", "/nonexistent/run"], "not a run"),
     (["floor", "--per-digit", "1"], "--per-digit"),
+    (["floor", "--per-digit", "6000"], "at most 5421"),
     (["bogus"], "invalid choice"),
 ])
 def test_cli_bad_arguments_exit_2_with_one_line(cgan_run, capsys, argv, message):
@@ -195,3 +196,14 @@ def test_cli_bad_arguments_exit_2_with_one_line(cgan_run, capsys, argv, message)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_cli_leaves_a_training_run_alone(cgan_run, tmp_path, capsys):
+    import os
+
+    run = Run(shutil.copytree(cgan_run.path, tmp_path / "run"))
+    before = run.history_path.read_bytes()
+    run.write_status("running", pid=os.getpid(), epochs_total=8)  # a live process as its trainer
+    assert metrics.main(["evaluate", str(run.path), "--per-digit", "20"]) == 1
+    assert "is training now" in capsys.readouterr().err
+    assert run.history_path.read_bytes() == before

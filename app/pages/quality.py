@@ -31,8 +31,8 @@ from cgan.runs import Run, RunError  # noqa: E402
 BLUE, ORANGE, GREEN, GREY = "#0B4F9C", "#C2410C", "#15803D", "#555555"
 FONT = dict(size=18, color="#000000")
 REJECTED_SHOWN = 24
-NEIGHBOURS = 8
-SUGGESTED = 6  # epochs pre-selected for "Evaluate now"
+NEIGHBOURS = 6
+SUGGESTED = 4  # epochs pre-selected for "Evaluate now"
 
 st.title("Quality")
 # The headline figures must read from the back of the hall.
@@ -51,14 +51,16 @@ def real_figures(per_digit: int) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _rejected(run_path: str, epoch: int, mtime_ns: int, size: int, digit: int, per_digit: int):
+def _rejected(run_path: str, epoch: int, mtime_ns: int, size: int, digit: int, per_digit: int,
+              seed: int):
     generator = common.generator(Run(run_path), epoch)
-    return metrics.rejected_samples(generator, digit, per_digit=per_digit)
+    return metrics.rejected_samples(generator, digit, per_digit=per_digit, seed=seed)
 
 
-def rejected(run: Run, epoch: int, digit: int, per_digit: int) -> metrics.Rejected:
+def rejected(run: Run, epoch: int, digit: int, per_digit: int, seed: int) -> metrics.Rejected:
+    """The very samples behind the stored per-digit accuracy (same count, same noise seed)."""
     _, mtime_ns, size = common._file_key(run.weights_path(epoch))
-    return _rejected(str(run.path), epoch, mtime_ns, size, digit, per_digit)
+    return _rejected(str(run.path), epoch, mtime_ns, size, digit, per_digit, seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -149,6 +151,10 @@ def per_digit_figure(values, title: str, y_title: str, colour: str, reference: f
 # Sections
 
 
+def confidence_text(share: float) -> str:
+    return "99%+" if share >= 0.995 else f"{share:.0%}"  # never a rounded-up, overconfident 100%
+
+
 def has_measures(record) -> bool:
     m = record.metrics
     return isinstance(m, dict) and isinstance(m.get("accuracy"), (int, float)) and "frechet" in m
@@ -185,12 +191,13 @@ def evaluate_now(run: Run, missing: list[int]) -> None:
         st.rerun()
 
 
-def epoch_details(run: Run, measured, weights: list[int], real: dict | None) -> None:
+def epoch_details(run: Run, measured, weights: list[int]) -> None:
     by_epoch = {r.epoch: r for r in measured}
     epoch = common.epoch_control("Epoch", list(by_epoch), "quality_epoch")
     m = by_epoch[epoch].metrics
     per_digit = int(m.get("samples_per_digit", metrics.DEFAULT_PER_DIGIT))
     diversity = [v for v in m.get("diversity", []) if isinstance(v, (int, float))]
+    real = real_figures(per_digit)  # real digits measured on as many samples as this epoch
     tiles = st.columns(3)
     tiles[0].metric("Accuracy", f"{100 * m['accuracy']:.1f}%",
                     help="Share of samples the classifier reads as the digit asked for.")
@@ -198,14 +205,13 @@ def epoch_details(run: Run, measured, weights: list[int], real: dict | None) -> 
                     help="Distance of the samples' feature statistics to real test digits.")
     tiles[2].metric("Diversity (mean)", f"{np.mean(diversity):.2f}" if diversity else "-",
                     help="1.0 = as varied as real digits; near 0 = the same digit over and over.")
-    if real is not None:
-        st.caption(f"Real MNIST digits score {100 * real['accuracy']:.1f}% and a Fréchet distance of "
-                   f"{real['floor']:.2f} (the floor). Measured on {per_digit:,} samples per digit.")
+    st.caption(f"Real MNIST digits score {100 * real['accuracy']:.1f}% and a Fréchet distance of "
+               f"{real['floor']:.2f} (the floor). Measured on {per_digit:,} samples per digit.")
     left, right = st.columns(2)
     with left:
         st.plotly_chart(per_digit_figure(
             m.get("per_digit_accuracy", [None] * 10), f"Accuracy per digit, epoch {epoch}",
-            "Accuracy (%)", GREEN, 100 * real["accuracy"] if real else None, percent=True,
+            "Accuracy (%)", GREEN, 100 * real["accuracy"], percent=True,
         ), key="quality_per_digit", theme=None)
     with right:
         st.plotly_chart(per_digit_figure(
@@ -226,7 +232,7 @@ def epoch_details(run: Run, measured, weights: list[int], real: dict | None) -> 
     digit = st.segmented_control("Digit", list(range(10)), key=key, required=True)
     digit = hardest if digit is None else int(digit)
     with st.spinner("Drawing samples..."):
-        found = rejected(run, epoch, digit, per_digit)
+        found = rejected(run, epoch, digit, per_digit, int(m.get("seed", metrics.EVAL_SEED)))
     count = len(found.images)
     if count == 0:
         st.success(f"The classifier read every one of the {found.total:,} generated {digit}s as a {digit}.")
@@ -237,7 +243,7 @@ def epoch_details(run: Run, measured, weights: list[int], real: dict | None) -> 
                 f"({count / found.total:.1%}). It read them as: {instead}.")
     shown = min(count, REJECTED_SHOWN)
     st.image([common.png_bytes(common.upscale(image, 5)) for image in found.images[:shown]],
-             caption=[f"read {r} · {c:.0%}" for r, c in zip(found.read_as[:shown], found.confidence[:shown])],
+             caption=[f"read {r} · {confidence_text(c)}" for r, c in zip(found.read_as[:shown], found.confidence[:shown])],
              width=140, output_format="PNG")
     st.caption(f"The {shown} most confidently misread{' of ' + str(count) if count > shown else ''}; "
                "the percentage is how sure the classifier was of its reading.")
@@ -323,7 +329,7 @@ def page() -> None:
     common.explain(EXPLANATION)
     if measured:
         st.header("One epoch up close")
-        epoch_details(run, measured, weights, real)
+        epoch_details(run, measured, weights)
     if weights:
         copying_section(run, weights)
         common.explain(
