@@ -59,7 +59,7 @@ def page_errors():
         st.error(f"A file could not be read: {exc.strerror or exc} ({exc.filename or ''})")
 
 
-def _file_key(path: Path) -> tuple[str, int, int]:
+def file_key(path: Path) -> tuple[str, int, int]:
     """(path, mtime_ns, size): a cache key that changes whenever the file is rewritten."""
     try:
         stat = path.stat()
@@ -103,7 +103,7 @@ def history(run: Run) -> list[EpochRecord]:
             raise RunError(f"run {run.name} is gone (deleted while the page was open?)")
         return []
     try:
-        return _history(*_file_key(run.history_path))
+        return _history(*file_key(run.history_path))
     except RunError:
         return []  # removed between the check and the read: no complete epoch
 
@@ -175,7 +175,7 @@ def follow_training(run: Run, every_seconds: float = 3.0) -> None:
     @st.fragment(run_every=every_seconds)
     def watch() -> None:
         try:
-            seen = _file_key(run.history_path)
+            seen = file_key(run.history_path)
         except RunError:
             seen = None
         previous = st.session_state.get("_followed")
@@ -234,7 +234,7 @@ def generator(run: Run, epoch: int):
     """The run's generator after `epoch`, loaded once per version of its weights file."""
     path = run.weights_path(epoch)
     try:
-        _, mtime_ns, size = _file_key(path)
+        _, mtime_ns, size = file_key(path)
         return _generator(str(run.path), int(epoch), mtime_ns, size)
     except RunError as exc:
         # The library names the file and the fault; say it in the words of the page.
@@ -259,7 +259,7 @@ def grid(run: Run, epoch: int) -> np.ndarray:
     """The run's fixed 10x10 grid after `epoch`: 280x280 uint8, row = digit, column = noise."""
     path = run.grid_path(epoch)
     try:
-        return _grid(*_file_key(path))
+        return _grid(*file_key(path))
     except RunError as exc:
         raise RunError(
             f"Cannot show the grid of epoch {epoch} of {run.name}: {_fault(exc, path)}."

@@ -19,7 +19,7 @@ import streamlit as st  # noqa: E402
 
 from app import common  # noqa: E402
 
-PAGES = Path(__file__).resolve().parent / "pages"
+VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Conditional GANs on MNIST", page_icon=":material/draw:",
                    layout="wide")
@@ -28,9 +28,11 @@ st.html(common.CSS)
 
 def page(file: str, title: str, icon: str, **options) -> st.Page | None:
     """A page of the app, or None while its file does not exist yet."""
-    if not (PAGES / file).is_file():
+    if not (VIEWS / file).is_file():
         return None
-    return st.Page(f"pages/{file}", title=title, icon=icon, **options)
+    # The folder is not called pages/: that name would make Streamlit run a page on its own
+    # (without this file) when a server's first request asks for that page's URL.
+    return st.Page(f"views/{file}", title=title, icon=icon, **options)
 
 
 pages = [

@@ -30,6 +30,8 @@ epoch's weights are always kept, so the latest model can always be sampled.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -391,24 +393,33 @@ class Run:
             self.weights_path(previous).unlink(missing_ok=True)
         return record
 
-    def _append_history(self, record: EpochRecord) -> None:
-        records = [r for r in self.history() if r.epoch < record.epoch]
-        records.append(record)
+    @contextlib.contextmanager
+    def _history_lock(self):
+        """Serialise rewrites of history.jsonl (the trainer appending, cgan.metrics merging)."""
+        with open(self.path / ".history.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _write_history(self, records: list[EpochRecord]) -> None:
         text = "".join(json.dumps(r.to_json()) + "\n" for r in records)
         write_bytes_atomic(self.history_path, text.encode())
 
+    def _append_history(self, record: EpochRecord) -> None:
+        with self._history_lock():
+            records = [r for r in self.history() if r.epoch < record.epoch]
+            self._write_history(records + [record])
+
     def update_metrics(self, epoch: int, metrics: dict) -> None:
         """Merge `metrics` into the history record of `epoch` (used by cgan.metrics)."""
-        records = self.history()
-        if epoch not in {r.epoch for r in records}:
-            raise RunError(f"run {self.name}: epoch {epoch} is not complete")
-        updated = []
-        for r in records:
-            if r.epoch == epoch:
-                r = EpochRecord(**{**r.__dict__, "metrics": {**(r.metrics or {}), **metrics}})
-            updated.append(r)
-        text = "".join(json.dumps(r.to_json()) + "\n" for r in updated)
-        write_bytes_atomic(self.history_path, text.encode())
+        with self._history_lock():
+            records = self.history()
+            if epoch not in {r.epoch for r in records}:
+                raise RunError(f"run {self.name}: epoch {epoch} is not complete")
+            self._write_history([
+                EpochRecord(**{**r.__dict__, "metrics": {**(r.metrics or {}), **metrics}})
+                if r.epoch == epoch else r
+                for r in records
+            ])
 
     def load_resume_state(self, device: str | torch.device = "cpu") -> dict:
         state = load_tensors(self.last_path, map_location=device)

@@ -90,6 +90,9 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
             torch.backends.cudnn.deterministic = True
+        else:
+            # Denormal floats appear as a GAN settles and are many times slower on CPUs.
+            torch.set_flush_denormal(True)
         torch.manual_seed(config.seed)  # initial weights depend on the seed only, not the device
         self.generator = family.generator(config.width).to(device)
         self.discriminator = family.discriminator(config.width).to(device)
@@ -332,7 +335,10 @@ def train(
                 from cgan.metrics import evaluate_generator
 
                 trainer.generator.eval()
-                metrics = evaluate_generator(trainer.generator, device=device)
+                try:
+                    metrics = evaluate_generator(trainer.generator, device=device)
+                except Exception as exc:  # a missing classifier must not cost the training run
+                    log(f"quality not measured at epoch {epoch}: {str(exc).splitlines()[0][:120]}")
                 trainer.generator.train()
             grid = trainer.fixed_grid()
             generator_state = {k: v.detach().cpu() for k, v in trainer.generator.state_dict().items()}

@@ -28,7 +28,6 @@ from conftest import ROOT, make_run
 pytest.importorskip("streamlit")
 from streamlit.runtime.media_file_storage import MediaFileStorageError  # noqa: E402
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 from streamlit.testing.v1 import app_test as app_test_module  # noqa: E402
 
@@ -63,23 +62,6 @@ def checkpoints(monkeypatch, root) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def navigation_as_served(monkeypatch):
-    """Run app/main.py the way a running server does once its navigation is known.
-
-    app/ holds a pages/ folder, so before every run AppTest switches on Streamlit's pages-folder
-    fallback, which only a server's very first request sees (the pages guard against it). Here
-    every run goes through main.py's st.navigation, as in the browser.
-    """
-
-    class ServedPagesManager(PagesManager):
-        def __init__(self, *args, **kwargs):
-            PagesManager.uses_pages_directory = False
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(app_test_module, "PagesManager", ServedPagesManager)
-
-
 @pytest.fixture
 def pixels(monkeypatch):
     """pixels(image_element, index=0) -> the uint8 array of an image the app showed."""
@@ -108,7 +90,7 @@ def pixels(monkeypatch):
 def app(page: str | None = None) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=TIMEOUT).run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -176,7 +158,7 @@ def test_every_page_opens_on_the_preferred_run(checkpoints):
     assert "CGAN, 4 epochs" in texts(at.sidebar.caption)
     titles = {}
     for page in ("evolution", "generate", "compare", "losses", "real_vs"):
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         no_failure(at)
         titles[page] = at.title[0].value
         assert at.get("image") or page == "losses", page
@@ -188,10 +170,10 @@ def test_the_chosen_run_is_kept_across_pages(checkpoints):
     at = app("generate")
     at.sidebar.selectbox(key="run").set_value("cdcgan-small").run()
     assert "epoch 2" in at.get("image")[0].captions[0]
-    at.switch_page("pages/evolution.py").run()
+    at.switch_page("views/evolution.py").run()
     assert at.sidebar.selectbox(key="run").value == "cdcgan-small"
     assert at.slider(key="evolution_epoch").value == 2
-    at.switch_page("pages/losses.py").run()
+    at.switch_page("views/losses.py").run()
     assert at.multiselect(key="losses_runs").value == ["cdcgan-small"]
 
 
@@ -261,7 +243,7 @@ def test_digit_and_seed_carry_over_between_pages(checkpoints):
     at = app("generate")
     at.segmented_control(key="generate_digit").set_value(5).run()
     at.number_input(key="generate_seed").set_value(1234).run()
-    at.switch_page("pages/real_vs.py").run()
+    at.switch_page("views/real_vs.py").run()
     assert at.segmented_control(key="real_vs_digit").value == 5
     assert at.number_input(key="real_vs_seed").value == 1234
 
@@ -464,7 +446,7 @@ def test_no_runs_at_all(monkeypatch, tmp_path):
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path / "nothing-here"))
     at = app()
     for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception, page
         assert "No runs yet" in messages(at) or page == "real_vs", page
     assert "No CGAN run yet" in messages(at)
@@ -475,10 +457,10 @@ def test_run_without_a_finished_epoch(monkeypatch, tmp_path):
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
     at = app()
     for page in ("evolution", "generate", "compare"):
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         no_failure(at)
         assert "no finished epoch yet" in messages(at), page
-    at.switch_page("pages/losses.py").run()
+    at.switch_page("views/losses.py").run()
     no_failure(at)
     assert "no finished epoch yet" in messages(at)
 
@@ -495,7 +477,7 @@ def test_new_epochs_appear_while_a_run_is_written(monkeypatch, tmp_path, cgan_ru
     at.run()
     assert (at.slider(key="evolution_epoch").max, at.slider(key="evolution_epoch").value) == (4, 4)
     assert np.array_equal(grid_part(pixels(at.get("image")[0]), 2), run.grid(4))
-    at.switch_page("pages/generate.py").run()
+    at.switch_page("views/generate.py").run()
     assert at.select_slider(key="generate_epoch").value == 4
     no_failure(at)
 
@@ -516,7 +498,7 @@ def test_corrupt_and_truncated_files(monkeypatch, tmp_path, cgan_run):
     no_failure(at)
     assert at.get("image")
 
-    at.switch_page("pages/evolution.py").run()
+    at.switch_page("views/evolution.py").run()
     at.slider(key="evolution_epoch").set_value(3).run()
     assert not at.exception
     assert len(at.error) == 1 and "unreadable image" in at.error[0].value
@@ -524,7 +506,7 @@ def test_corrupt_and_truncated_files(monkeypatch, tmp_path, cgan_run):
     no_failure(at)
 
     (run.path / "weights" / "generator_0002.pt").write_bytes(b"\x80\x02garbage")
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     at.segmented_control(key="compare_mode").set_value("One digit and seed").run()
     assert not at.exception
     assert at.error and all("\n" not in e.value for e in at.error)
@@ -546,5 +528,5 @@ def test_run_deleted_while_the_page_is_open(monkeypatch, tmp_path, cgan_run, cdc
     assert at.sidebar.selectbox(key="run").value == "other"
     assert at.get("image"), "the app goes on with the run that is left"
     for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         no_failure(at)

@@ -27,7 +27,7 @@ def measured_root(cgan_run, tmp_path_factory):
 def open_page(root, monkeypatch) -> AppTest:
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
     app = AppTest.from_file(MAIN, default_timeout=90).run()
-    app.switch_page("pages/quality.py").run()
+    app.switch_page("views/quality.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 

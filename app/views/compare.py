@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import streamlit as st
 
-if "app.common" not in sys.modules:
-    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
-    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
-from app import common  # noqa: E402
+from app import common
 
 REPORT_EPOCHS = (20, 50, 75, 200)
 WHOLE_GRID = "Whole grid"

@@ -7,17 +7,8 @@ generated digit ("is it copying?").
 
 from __future__ import annotations
 
-import sys
-
 import streamlit as st
 
-if "app.common" not in sys.modules:
-    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
-    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
@@ -59,7 +50,7 @@ def _rejected(run_path: str, epoch: int, mtime_ns: int, size: int, digit: int, p
 
 def rejected(run: Run, epoch: int, digit: int, per_digit: int, seed: int) -> metrics.Rejected:
     """The very samples behind the stored per-digit accuracy (same count, same noise seed)."""
-    _, mtime_ns, size = common._file_key(run.weights_path(epoch))
+    _, mtime_ns, size = common.file_key(run.weights_path(epoch))
     return _rejected(str(run.path), epoch, mtime_ns, size, digit, per_digit, seed)
 
 

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import math
-import sys
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-if "app.common" not in sys.modules:
-    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
-    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
-from app import common  # noqa: E402
+from app import common
 
 D_REFERENCE = math.log(4)  # D's loss when it outputs 1/2 for every image: it cannot tell
 G_REFERENCE = math.log(2)  # G's loss at that point

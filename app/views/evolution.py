@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import streamlit as st
 
-if "app.common" not in sys.modules:
-    # Streamlit's pages-folder fallback ran this page without app/main.py (the first request after
-    # a start, on this page's URL). Turn the fallback off as st.navigation does, and run again.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
-from app import common  # noqa: E402
+from app import common
 
 EPOCH_KEY = "evolution_epoch"
 PLAYING_KEY = "evolution_playing"  # while playing: (first epoch shown, clock time of Play)
