@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from cgan import jobs
 from cgan.runs import Run
 
-PAGE = Path(__file__).resolve().parent.parent / "app" / "pages" / "train.py"
+PAGE = Path(__file__).resolve().parent.parent / "app" / "views" / "train.py"
 GOOD = dict(epochs=2, limit=500, batch_size=50, lr=0.001, seed=0)
 
 
