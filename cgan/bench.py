@@ -17,12 +17,11 @@ import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
 from cgan.cli import OneLineParser
 from cgan.data import load_mnist, to_unit_range, write_idx_dir
 from cgan.models import NOISE_DIM, get_model
-from cgan.train import TrainConfig, Trainer, resolve_device
+from cgan.train import TrainConfig, Trainer
 
 
 def cpu_name() -> str:
@@ -116,12 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.reference_epochs < 0:
         parser.error("--epochs must be >= 1 and --reference-epochs >= 0")
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")
+    device = parser.device(args.device)
     config = TrainConfig.for_model(args.model, width=args.width)
     mnist = load_mnist()
     print(machine_line(device))

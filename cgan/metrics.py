@@ -616,15 +616,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{time.perf_counter() - started:.1f}s"
             )
         elif args.command == "evaluate":
-            from cgan.train import resolve_device
-
             run = Run(args.run)
             if not run.exists():
                 parser.error(f"{args.run}: not a run (no config.json)")
-            try:
-                device = resolve_device(args.device)
-            except (ValueError, RuntimeError) as exc:
-                parser.error(str(exc).splitlines()[0])
+            device = parser.device(args.device)
             if _is_training(run):
                 print(f"error: run {run.name} is training now; evaluate it when it stops, or train "
                       "with --metrics-every K", file=sys.stderr)

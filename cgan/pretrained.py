@@ -18,11 +18,10 @@ import dataclasses
 import time
 from pathlib import Path
 
-import torch
 
 from cgan.cli import OneLineParser
 from cgan.runs import Run, checkpoints_root, parse_keep
-from cgan.train import TrainConfig, resolve_device, train
+from cgan.train import TrainConfig, train
 
 SHIPPED = {
     "cgan-report": TrainConfig.for_model("cgan", seed=0, metrics_every=1),
@@ -41,12 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=None, help="where to write (default checkpoints/)")
     parser.add_argument("--no-metrics", action="store_true", help="skip the per-epoch quality figures")
     args = parser.parse_args(argv)
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")
+    device = parser.device(args.device)
     root = args.root or checkpoints_root()
     for name in args.only or sorted(SHIPPED):
         config = SHIPPED[name]

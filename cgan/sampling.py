@@ -7,7 +7,6 @@ different labels writes different digits in the same "handwriting".
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

@@ -69,14 +69,6 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def resolve_device(requested: str) -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
-    return torch.device(requested)
-
-
 class Trainer:
     """Both networks, both optimizers and one epoch's worth of pre-drawn randomness."""
 
@@ -455,10 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config, run = config_from_args(args, parser)
-    try:
-        device = resolve_device(args.device)
-    except (ValueError, RuntimeError) as exc:
-        parser.error(str(exc).splitlines()[0])
+    device = parser.device(args.device)
     stop = StopFlag()
     stop.install()
     log = lambda line: print(line, flush=True)  # noqa: E731
