@@ -407,8 +407,9 @@ def show_image(image: np.ndarray, caption: str | None = None) -> None:
 
 
 def download_png(label: str, image: np.ndarray, file_name: str, key: str) -> None:
-    st.download_button(label, png_bytes(image), file_name=file_name, mime="image/png", key=key,
-                       icon=":material/download:", on_click="ignore")
+    # The PNG is encoded only when the button is pressed, not on every rerun of the page.
+    st.download_button(label, lambda: png_bytes(image), file_name=file_name, mime="image/png",
+                       key=key, icon=":material/download:", on_click="ignore")
 
 
 def evolution_gif(run: Run, scale: int = 1, frame_ms: int = 120) -> bytes:
