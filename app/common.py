@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import io
 import math
-import os
 import random
 from pathlib import Path
 
@@ -124,16 +123,9 @@ def nearest(wanted: int, available: list[int]) -> int:
 
 def training_state(run: Run) -> str | None:
     """'running' while a live trainer writes the run, else the recorded state (or None)."""
-    status = run.status()
-    state = status.get("state")
-    if state == "running":
-        pid = status.get("pid")
-        try:
-            os.kill(int(pid), 0)
-        except (TypeError, ValueError, ProcessLookupError):
-            return "stopped"
-        except PermissionError:
-            pass  # alive, owned by another user
+    state = run.status().get("state")
+    if state == "running" and not run.is_training():
+        return "stopped"
     return state
 
 
@@ -174,8 +166,9 @@ def follow_training(run: Run, every_seconds: float = 3.0) -> None:
 
     @st.fragment(run_every=every_seconds)
     def watch() -> None:
+        # The last epoch's record comes before the trainer's final status: watch both files.
         try:
-            seen = file_key(run.history_path)
+            seen = (file_key(run.history_path), file_key(run.status_path))
         except RunError:
             seen = None
         previous = st.session_state.get("_followed")

@@ -73,7 +73,7 @@ def _open_maybe_gz(path: Path) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise MnistError(f"{path}: cannot be read ({exc}); replace it with an intact copy") from exc
 
 
@@ -89,6 +89,8 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise MnistError(f"{path}: IDX header is cut short; the file is truncated, replace it")
     shape = struct.unpack(">" + "I" * ndim, raw[4:header])
     expected = int(np.prod(shape))
     if len(raw) - header != expected:

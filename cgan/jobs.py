@@ -6,7 +6,8 @@ with no stdin, so closing the browser tab or restarting the app does not stop it
 it is on disk, so any app process (or a later one) can list and control it::
 
     checkpoints_root()/.jobs/
-        lock            held (fcntl.flock) while a start or resume checks the job limit and launches
+        lock            held (fcntl.flock) while a start or resume checks the job limit and launches,
+                        and while a delete removes a run
         <run>.json      {"name", "path", "arguments", "device", "epochs", "created_at",
                          "started_at", "pid", "pid_started", "stop_requested_at"}
 
@@ -38,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cgan.models import MODELS
-from cgan.runs import EpochRecord, Run, check_run_name, checkpoints_root, write_json_atomic
+from cgan.runs import (
+    EpochRecord, Run, check_run_name, checkpoints_root, process_start_time, write_json_atomic,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JOBS_FOLDER = ".jobs"
@@ -151,38 +154,6 @@ class JobRequest:
 # ---------------------------------------------------------------------------------------------
 # Processes
 
-
-def process_start_time(pid: int) -> str | None:
-    """An identity for the live process `pid` (its start time), or None if none lives (zombies
-    count as dead). Compare with the value recorded at launch to tell a recycled pid apart."""
-    if pid <= 0:
-        return None
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
-            return None
-        return _ps_start_time(pid)  # no /proc (macOS)
-    except OSError:
-        return None
-    # The command name in parentheses may hold spaces or ')'; the fields after the last ')' do not.
-    state, *rest = text.rsplit(")", 1)[1].split()
-    if state in ("Z", "X"):
-        return None
-    return rest[18]  # field 22, starttime, in clock ticks since boot
-
-
-def _ps_start_time(pid: int) -> str | None:
-    try:
-        out = subprocess.run(
-            ["ps", "-o", "stat=,lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    line = out.stdout.strip()
-    if out.returncode != 0 or not line or line.startswith("Z"):
-        return None
-    return line.split(None, 1)[1] if " " in line else line
 
 
 # Trainers this Python process started. A thread waits on each, so one that exits is reaped at
@@ -436,7 +407,7 @@ def start(
         try:
             process = _launch(job.arguments, job.log_path, append=False)
         except OSError as exc:
-            path.rmdir()
+            shutil.rmtree(path, ignore_errors=True)  # the launch log may already be there
             raise JobError(f"Could not start the trainer: {exc}") from None
         job.pid, job.pid_started = process.pid, process_start_time(process.pid)
         job.save()
@@ -474,7 +445,10 @@ def stop(name: str, root: str | Path | None = None) -> Job:
     job = get_job(name, root)
     if job is None or not job.active:
         raise JobError(f"{name} is not running.")
-    os.kill(job.pid, signal.SIGTERM)
+    try:
+        os.kill(job.pid, signal.SIGTERM)
+    except ProcessLookupError:  # it ended between the check and the signal
+        raise JobError(f"{name} is not running.") from None
     job.stop_requested_at = job.stop_requested_at or time.time()
     job.save()
     return job.refresh()

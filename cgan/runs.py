@@ -1,19 +1,26 @@
 """The run directory: the one contract between the trainer, the app, the jobs and the metrics.
 
-This module is the only code that reads or writes ``checkpoints/<run>/``::
+This module defines ``checkpoints/<run>/`` and does all reading and writing of its files (cgan.jobs
+only reserves the folder, points the trainer's output at ``train.log`` and deletes whole runs)::
 
-    config.json                  the training configuration (JSON object, written once)
+    config.json                  the training configuration (JSON object); a resume may raise
+                                 "epochs", and a slimmed (shipped) run carries a "slimmed" note:
+                                 {"weights_kept", "weights_dtype", "resume_state"}
     history.jsonl                one JSON object per completed epoch, in order:
                                    {"epoch", "d_loss", "g_loss", "epoch_seconds", "wall_seconds",
                                     "finished_at", optional "metrics": {...}}
     grids/epoch_0001.png         the fixed 10x10 grid after that epoch: 280x280 8-bit grayscale,
                                  cell (row i, column j) = digit i drawn from fixed noise vector j
-    weights/generator_0001.pt    generator state_dict after that epoch (plain tensors)
+    weights/generator_0001.pt    generator state_dict after that epoch (plain tensors; float16 in
+                                 slimmed runs, loaded back as float32)
     last.pt                      resume state of the newest epoch: both networks, both optimizers,
-                                 the training RNG state, the epoch and its history record
+                                 the training RNG state, the epoch and its history record (absent
+                                 from slimmed runs, which cannot be continued)
     status.json                  what the trainer is doing: {"state": running|finished|stopped|failed,
-                                 "pid", "epochs_total", "message", "updated_at"}
+                                 "updated_at", "epochs_total", and "pid", "pid_started", "device"
+                                 while running, "epochs_done" at the end, "message" on failure}
     train.log                    the trainer's output when it runs as a background job
+    .history.lock                taken while history.jsonl is rewritten (trainer and metrics)
 
 Rules that make a run safe to read while it is written and after any crash:
 
@@ -35,6 +42,7 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 import tempfile
 import time
 import warnings
@@ -282,16 +290,19 @@ class Run:
 
     def history(self) -> list[EpochRecord]:
         """Complete epochs, in order. A torn or foreign line ends the listing there."""
+        return self._read_history()[0]
+
+    def _read_history(self) -> tuple[list[EpochRecord], bool]:
+        """(records up to the first bad line, whether every line was good)."""
         try:
             text = self.history_path.read_text()
         except FileNotFoundError:
-            return []
+            return [], True
         except OSError as exc:
             raise RunError(f"{self.history_path}: unreadable ({exc})") from None
         records: list[EpochRecord] = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
+        lines = [line for line in text.splitlines() if line.strip()]
+        for line in lines:
             try:
                 record = EpochRecord.from_json(json.loads(line))
             except (ValueError, KeyError, TypeError):
@@ -299,6 +310,16 @@ class Run:
             if records and record.epoch != records[-1].epoch + 1:
                 break
             records.append(record)
+        return records, len(records) == len(lines)
+
+    def _history_to_rewrite(self) -> list[EpochRecord]:
+        """All records, refusing a damaged file: rewriting it would drop what follows the damage."""
+        records, intact = self._read_history()
+        if not intact:
+            raise RunError(
+                f"{self.history_path}: damaged after epoch {records[-1].epoch if records else 0}; "
+                "repair or remove the bad line first"
+            )
         return records
 
     def epochs(self) -> list[int]:
@@ -338,8 +359,10 @@ class Run:
         state = load_tensors(self.weights_path(epoch), map_location=device)
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise RunError(f"{self.weights_path(epoch)}: not a generator state_dict")
-        family = get_model(config["model"])
-        generator = family.generator(float(config.get("width", 1.0)))
+        try:
+            generator = get_model(config["model"]).generator(float(config.get("width", 1.0)))
+        except (ValueError, TypeError) as exc:
+            raise RunError(f"{self.config_path}: {exc}") from None
         try:
             generator.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as exc:
@@ -348,6 +371,19 @@ class Run:
                 f"({str(exc).splitlines()[0][:100]})"
             ) from None
         return generator.to(device).eval()
+
+    def is_training(self) -> bool:
+        """True while the trainer that wrote status.json "running" is still alive (a crashed one,
+        or a recycled pid, does not count)."""
+        status = self.status()
+        if status.get("state") != "running":
+            return False
+        try:
+            pid = int(status.get("pid"))
+        except (TypeError, ValueError):
+            return False
+        started = process_start_time(pid)
+        return started is not None and started == status.get("pid_started", started)
 
     def status(self) -> dict:
         try:
@@ -406,13 +442,13 @@ class Run:
 
     def _append_history(self, record: EpochRecord) -> None:
         with self._history_lock():
-            records = [r for r in self.history() if r.epoch < record.epoch]
+            records = [r for r in self._history_to_rewrite() if r.epoch < record.epoch]
             self._write_history(records + [record])
 
     def update_metrics(self, epoch: int, metrics: dict) -> None:
         """Merge `metrics` into the history record of `epoch` (used by cgan.metrics)."""
         with self._history_lock():
-            records = self.history()
+            records = self._history_to_rewrite()
             if epoch not in {r.epoch for r in records}:
                 raise RunError(f"run {self.name}: epoch {epoch} is not complete")
             self._write_history([
@@ -464,13 +500,53 @@ class Run:
         write_json_atomic(self.config_path, {**self.config(), "slimmed": note})
 
 
+def process_start_time(pid: int) -> str | None:
+    """An identity for the live process `pid` (its start time), or None if none lives (zombies
+    count as dead). Compare with the value recorded at launch to tell a recycled pid apart."""
+    if pid <= 0:
+        return None
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        return _ps_start_time(pid)  # no /proc (macOS)
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces or ')'; the fields after the last ')' do not.
+    state, *rest = text.rsplit(")", 1)[1].split()
+    if state in ("Z", "X"):
+        return None
+    return rest[18]  # field 22, starttime, in clock ticks since boot
+
+
+def _ps_start_time(pid: int) -> str | None:
+    try:
+        out = subprocess.run(
+            ["ps", "-o", "stat=,lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    line = out.stdout.strip()
+    if out.returncode != 0 or not line or line.startswith("Z"):
+        return None
+    return line.split(None, 1)[1] if " " in line else line
+
+
 def list_runs(root: str | Path | None = None) -> list[Run]:
     """Every run directory under `root` (default: checkpoints_root()), newest first."""
     root = Path(root) if root is not None else checkpoints_root()
     if not root.is_dir():
         return []
     runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
-    return sorted(runs, key=lambda r: r.config_path.stat().st_mtime if r.exists() else 0, reverse=True)
+    return sorted(runs, key=_created_at, reverse=True)
+
+
+def _created_at(run: Run) -> float:
+    try:
+        return float(run.config().get("created_at", 0))
+    except (RunError, TypeError, ValueError):
+        return 0.0  # deleted or damaged meanwhile: listed last
 
 
 def check_run_name(name: str) -> str:

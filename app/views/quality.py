@@ -7,17 +7,15 @@ generated digit ("is it copying?").
 
 from __future__ import annotations
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-
-import numpy as np  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-from plotly.subplots import make_subplots  # noqa: E402
-
-from app import common  # noqa: E402
-from cgan import metrics  # noqa: E402
-from cgan.data import MnistError  # noqa: E402
-from cgan.runs import Run, RunError  # noqa: E402
+from app import common
+from cgan import metrics
+from cgan.data import MnistError
+from cgan.runs import Run, RunError
 
 BLUE, ORANGE, GREEN, GREY = "#0B4F9C", "#C2410C", "#15803D", "#555555"
 FONT = dict(size=18, color="#000000")

@@ -6,20 +6,14 @@ not stop it; this page only starts, lists and signals those processes.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import plotly.graph_objects as go
+import streamlit as st
 
-import plotly.graph_objects as go  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from app import common  # noqa: E402
-from cgan import jobs  # noqa: E402
-from cgan.models import get_model  # noqa: E402
+from app import common
+from cgan import jobs
+from cgan.models import get_model
 from cgan.runs import checkpoints_root  # noqa: E402
 
 REFRESH_SECONDS = 2.0
