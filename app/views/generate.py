@@ -33,11 +33,6 @@ with common.page_errors():
                 "Download PNG", picture, f"{run.name}-epoch{epoch}-digit{digit}-seed{seed}.png",
                 key="generate_png",
             )
-            st.subheader("Same noise, all ten digits")
-            strip = common.fitted_mosaic(
-                common.all_digits(run, epoch, seed), columns=10, width=600, height=120
-            )
-            common.show_image(strip, caption="The first sample's noise written as 0 to 9")
         with notes:
             common.explain(
                 "The generator turns **noise** (100 random numbers, fixed by the seed) plus the "
@@ -47,3 +42,10 @@ with common.page_errors():
                 "thickness) stays, only the digit changes. The noise carries the handwriting, "
                 "the label carries the content."
             )
+
+        # Full width, so the ten digits read from the back of the hall.
+        st.subheader("Same noise, all ten digits")
+        strip = common.fitted_mosaic(
+            common.all_digits(run, epoch, seed), columns=10, width=900, height=110
+        )
+        common.show_image(strip, caption="The first sample's noise written as 0 to 9")
