@@ -112,8 +112,8 @@ def epochs(run: Run) -> list[int]:
 
 
 def weight_epochs(run: Run) -> list[int]:
-    """Complete epochs whose generator weights are on disk."""
-    return run.weight_epochs()
+    """Complete epochs whose generator weights are on disk (history from the cache)."""
+    return run.weight_epochs(epochs(run))
 
 
 def nearest(wanted: int, available: list[int]) -> int:

@@ -219,7 +219,7 @@ class Job:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "cgan.train", *self.arguments]
+        return trainer_command(self.arguments)
 
     @property
     def active(self) -> bool:
@@ -360,11 +360,16 @@ def _check_capacity(root: Path, max_running: int | None) -> None:
         )
 
 
+def trainer_command(arguments: list[str]) -> list[str]:
+    """The command line a person would type, as an argument list (never through a shell)."""
+    return [sys.executable, "-m", "cgan.train", *arguments]
+
+
 def _launch(arguments: list[str], log_path: Path, append: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "ab" if append else "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cgan.train", *arguments],
+            trainer_command(arguments),
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

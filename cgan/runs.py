@@ -325,9 +325,10 @@ class Run:
     def epochs(self) -> list[int]:
         return [record.epoch for record in self.history()]
 
-    def weight_epochs(self) -> list[int]:
-        """Complete epochs whose generator weights are on disk."""
-        complete = set(self.epochs())
+    def weight_epochs(self, complete: list[int] | None = None) -> list[int]:
+        """Complete epochs whose generator weights are on disk (`complete`: the run's complete
+        epochs, if the caller has them at hand)."""
+        complete = set(self.epochs() if complete is None else complete)
         folder = self.path / "weights"
         found = []
         if folder.is_dir():
