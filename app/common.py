@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from cgan.data import MnistError, load_mnist
+from cgan.data import MnistError, mnist_in_memory
 from cgan.runs import EpochRecord, Run, RunError, checkpoints_root, list_runs
 from cgan.sampling import generate, noise, tile
 
@@ -272,7 +272,8 @@ def all_digits(run: Run, epoch: int, seed: int, vector: int = 0) -> np.ndarray:
 
 @st.cache_resource(show_spinner="Loading the MNIST training set...")
 def _mnist():
-    return load_mnist()
+    # The same in-memory copy the metrics use; this wrapper only adds the spinner.
+    return mnist_in_memory()
 
 
 def real_digits(digit: int, n: int, seed: int) -> np.ndarray:

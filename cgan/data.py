@@ -15,6 +15,7 @@ cached as one compressed ``.npz`` in the user cache directory (``CGAN_CACHE_DIR`
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib.resources
 import os
@@ -265,6 +266,12 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True) -> M
         "MNIST not found: " + " | ".join(errors)
         + " | set CGAN_MNIST_DIR (or --data-dir) to a folder with the four IDX files"
     )
+
+
+@functools.lru_cache(maxsize=1)
+def mnist_in_memory() -> Mnist:
+    """load_mnist() read once per process, for long-lived users (the app, the metrics)."""
+    return load_mnist()
 
 
 def to_unit_range(images_uint8) -> "torch.Tensor":  # noqa: F821

@@ -34,7 +34,6 @@ classifier does not accept, and what it read instead).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import sys
@@ -47,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgan.data import TRAIN_LABEL_COUNTS, load_mnist, to_unit_range
+from cgan.data import TRAIN_LABEL_COUNTS, mnist_in_memory, to_unit_range
 from cgan.models import NUM_CLASSES
 from cgan.sampling import generate, noise
 
@@ -58,12 +57,6 @@ DEFAULT_PER_DIGIT = 1000
 FEATURES = 128
 BATCH = 256  # small batches stay in the CPU cache: faster than one big batch
 
-
-
-@functools.lru_cache(maxsize=1)
-def _mnist():
-    """MNIST, read once per process: every measure and neighbour search needs it."""
-    return load_mnist()
 
 class MetricsError(RuntimeError):
     """A measure cannot be taken as asked; the message is one line for the user."""
@@ -114,7 +107,7 @@ def train_classifier(
     epochs: int = 6, seed: int = 0, batch_size: int = 128, lr: float = 2e-3, log=print
 ) -> tuple[DigitClassifier, float]:
     """Train the classifier on the 60,000 training images (CPU); return it and its test accuracy."""
-    mnist = _mnist()
+    mnist = mnist_in_memory()
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     images, labels = to_unit_range(mnist.train_images), torch.as_tensor(mnist.train_labels)
@@ -285,7 +278,7 @@ _references: dict[tuple[str, str], RealReference] = {}
 def real_reference(device: str | torch.device = "cpu") -> RealReference:
     key = (str(CLASSIFIER_PATH), str(device))
     if key not in _references:
-        mnist = _mnist()
+        mnist = mnist_in_memory()
         reading = classify(mnist.test_images, device=device)
         mean, cov = feature_statistics(reading.features)
         spread = [
@@ -399,7 +392,7 @@ def real_training_sample(per_digit: int = DEFAULT_PER_DIGIT, seed: int = FLOOR_S
     """per_digit training images of each digit, chosen by `seed`: (images, labels)."""
     if not 1 <= per_digit <= min(TRAIN_LABEL_COUNTS):
         raise MetricsError(f"per digit: 1-{min(TRAIN_LABEL_COUNTS)} (the training set has no more 5s)")
-    mnist = _mnist()
+    mnist = mnist_in_memory()
     rng = np.random.default_rng(seed)
     chosen = np.concatenate([
         rng.choice(np.flatnonzero(mnist.train_labels == d), size=per_digit, replace=False)
@@ -437,7 +430,7 @@ def nearest_training_images(image_uint8: np.ndarray, k: int = 8) -> Neighbours:
 
 
 def nearest_training_images_batch(images_uint8: np.ndarray, k: int = 8) -> list[Neighbours]:
-    mnist = _mnist()
+    mnist = mnist_in_memory()
     query = to_unit_range(images_uint8).reshape(len(images_uint8), -1)
     query_norms = (query**2).sum(1, keepdim=True)
     best_d = torch.full((len(query), 0), 0.0)
@@ -467,7 +460,7 @@ def typical_real_distance(n: int = 200, seed: int = FLOOR_SEED) -> float:
     """Median distance from a real *test* digit (never trained on) to its nearest training image:
     what "not a copy" looks like. Computed once per process."""
     if n not in _typical_real_distance:
-        mnist = _mnist()
+        mnist = mnist_in_memory()
         chosen = np.random.default_rng(seed).choice(len(mnist.test_images), size=n, replace=False)
         found = nearest_training_images_batch(mnist.test_images[chosen], k=1)
         _typical_real_distance[n] = float(np.median([f.distances[0] for f in found]))
@@ -589,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
             _references.clear()
             print(f"test accuracy: {accuracy:.2%} | wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
         elif args.command == "test-accuracy":
-            mnist = _mnist()
+            mnist = mnist_in_memory()
             reading = classify(mnist.test_images, load_classifier(args.classifier))
             correct = reading.predictions == mnist.test_labels
             per_digit = " ".join(f"{d}:{correct[mnist.test_labels == d].mean():.1%}" for d in range(10))
