@@ -42,6 +42,8 @@ pages = [
     page("losses.py", "Loss curves", ":material/show_chart:"),
     page("quality.py", "Quality", ":material/verified:"),
     page("real_vs.py", "Real vs CGAN vs cDCGAN", ":material/compare:"),
+    page("interpolate.py", "Interpolation", ":material/linear_scale:"),
+    page("discriminator.py", "The discriminator's verdict", ":material/gavel:"),
     page("train.py", "Train", ":material/model_training:"),
 ]
 navigation = st.navigation([p for p in pages if p is not None], position="sidebar", expanded=True)
