@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from cgan.data import to_uint8
+from cgan.images import save_png, tile  # noqa: F401  (tile: also imported from here by older callers)
 from cgan.models import NOISE_DIM
 
 
@@ -44,30 +45,6 @@ def generate(generator: torch.nn.Module, labels, z: torch.Tensor, batch: int = 2
         )
         out.append(to_uint8(images))
     return np.concatenate(out) if out else np.zeros((0, 28, 28), np.uint8)
-
-
-def tile(images: np.ndarray, columns: int, pad: int = 0, pad_value: int = 0) -> np.ndarray:
-    """(N, 28, 28) uint8 -> one 2-D mosaic with `columns` per row (blank cells fill the last row)."""
-    n = len(images)
-    rows = max(1, -(-n // columns))
-    h, w = images.shape[1:3]
-    canvas = np.full(
-        (rows * (h + pad) - pad, columns * (w + pad) - pad), pad_value, dtype=np.uint8
-    )
-    for k, image in enumerate(images):
-        r, c = divmod(k, columns)
-        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = image
-    return canvas
-
-
-def save_png(array: np.ndarray, path: Path, scale: int = 1) -> None:
-    from PIL import Image
-
-    image = Image.fromarray(np.ascontiguousarray(array), mode="L")
-    if scale > 1:
-        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
 
 
 def parse_digits(text: str) -> list[int]:
@@ -124,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.out, images=images, labels=labels)
     else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         save_png(tile(images, columns=args.n, pad=2), args.out, scale=args.scale)
     print(f"wrote {len(images)} samples to {args.out}")
     return 0
