@@ -19,6 +19,8 @@ fails, the same iteration runs eagerly. SIGINT/SIGTERM stop after the current ep
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 import signal
 import sys
@@ -31,11 +33,14 @@ import torch.nn.functional as F
 
 from cgan.cli import OneLineParser
 from cgan.data import MnistError, load_mnist, to_unit_range
+from cgan.limits import MAX_SEED, TRAIN_IMAGES
 from cgan.models import MODELS, NOISE_DIM, count_parameters, get_model
 from cgan.runs import EpochRecord, Run, RunError, checkpoints_root, parse_keep, process_start_time
 from cgan.sampling import fixed_grid_inputs, generate
 
 EXIT_STOPPED = 130
+MAX_EPOCHS = 100_000
+MAX_WIDTH = 4.0
 WARMUP_ITERATIONS = 3  # eager iterations before CUDA graph capture (they train for real)
 
 
@@ -67,6 +72,54 @@ class TrainConfig:
     def from_json(cls, data: dict) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with this configuration: field name -> one line (no field name in it,
+        so a form can show it beside the field and a CLI can prefix its flag); {} when valid.
+        Any value of any type gets a message, never an exception (configs come from JSON too)."""
+        problems: dict[str, str] = {}
+        if self.model not in MODELS:
+            problems["model"] = f"unknown model {self.model!r}: choose one of {', '.join(sorted(MODELS))}"
+        if not _whole(self.epochs, 1, MAX_EPOCHS):
+            problems["epochs"] = f"must be a whole number from 1 to {MAX_EPOCHS:,}"
+        images = TRAIN_IMAGES
+        if self.limit is not None:
+            if _whole(self.limit, 1, TRAIN_IMAGES):
+                images = self.limit
+            else:
+                problems["limit"] = f"must be a whole number from 1 to {TRAIN_IMAGES:,} (or left out for all)"
+        if not _whole(self.batch_size, 1, images):
+            problems["batch_size"] = f"must be a whole number from 1 to {images:,} (the training images)"
+        if not (_real(self.lr) and 0 < self.lr <= 1):
+            problems["lr"] = "must be a number more than 0 and at most 1"
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not (_real(value) and 0 <= value < 1):
+                problems[name] = "must be a number from 0 up to (not including) 1"
+        if not _whole(self.seed, 0, MAX_SEED):
+            problems["seed"] = f"must be a whole number from 0 to {MAX_SEED:,}"
+        if not (_real(self.width) and 0 < self.width <= MAX_WIDTH):
+            problems["width"] = f"must be a number more than 0 and at most {MAX_WIDTH:g} (1 = the report's size)"
+        elif self.model == "cgan" and self.width != 1.0:
+            problems["width"] = "applies to the cdcgan only (the cgan is the report's fixed size)"
+        if not isinstance(self.keep, str):
+            problems["keep"] = "must be text: all, last, N, A-B or everyK (e.g. 1-10,every5,75)"
+        else:
+            try:
+                parse_keep(self.keep)
+            except ValueError as exc:
+                problems["keep"] = str(exc)
+        if not _whole(self.metrics_every, 0, MAX_EPOCHS):
+            problems["metrics_every"] = f"must be a whole number from 0 (never) to {MAX_EPOCHS:,}"
+        return problems
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Trainer:
@@ -423,25 +476,9 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
 
 
 def validate(config: TrainConfig, parser) -> None:
-    available = config.limit or 60000
-    checks = [
-        (1 <= config.epochs <= 100_000, f"--epochs {config.epochs}: must be 1-100000"),
-        (config.limit is None or 1 <= config.limit <= 60000, f"--limit {config.limit}: must be 1-60000"),
-        (1 <= config.batch_size <= available, f"--batch-size {config.batch_size}: must be 1-{available} (the training set size)"),
-        (0 < config.lr <= 1, f"--lr {config.lr}: must be in (0, 1]"),
-        (0 <= config.beta1 < 1 and 0 <= config.beta2 < 1, "--beta1/--beta2: must be in [0, 1)"),
-        (0 < config.width <= 4, f"--width {config.width}: must be in (0, 4]"),
-        (config.model == "cdcgan" or config.width == 1.0, "--width applies to cdcgan only"),
-        (config.metrics_every >= 0, "--metrics-every: must be 0 or more"),
-        (0 <= config.seed < 2**63, "--seed: must be 0 or more"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            parser.error(message)
-    try:
-        parse_keep(config.keep)
-    except ValueError as exc:
-        parser.error(f"--keep: {exc}")
+    """Exit 2 with the first problem, as the flag the user typed: `--lr -1.0: must be ...`."""
+    for field, message in config.problems().items():
+        parser.error(f"--{field.replace('_', '-')} {getattr(config, field)}: {message}")
 
 
 def main(argv: list[str] | None = None) -> int:

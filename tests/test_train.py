@@ -3,6 +3,7 @@ crash safety under SIGKILL, readers during a run, and the keep policy."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import pytest
 import torch
 
 from conftest import make_run
+from cgan.limits import MAX_SEED, TRAIN_IMAGES
 from cgan.runs import Run, parse_keep
 from cgan.sampling import fixed_grid_inputs, generate
 from cgan.train import TrainConfig, main
@@ -364,3 +366,45 @@ def test_parse_keep():
             parse_keep(bad)
         message = str(info.value)
         assert "\n" not in message and "use all, last, N, A-B or everyK" in message, (bad, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one validator: TrainConfig.problems
+
+
+def test_problems_is_empty_for_the_defaults_and_names_each_bad_field():
+    assert TrainConfig.for_model("cgan").problems() == {}
+    assert TrainConfig.for_model("cdcgan", width=0.25, limit=1000, seed=MAX_SEED).problems() == {}
+    bad = TrainConfig(
+        model="cgan", epochs=0, batch_size=70_000, lr=float("inf"), beta1=1.0, beta2=float("nan"),
+        seed=MAX_SEED + 1, width=0.5, limit=TRAIN_IMAGES + 1, keep="every0", metrics_every=-1,
+    )
+    problems = bad.problems()
+    assert list(problems) == [
+        "epochs", "limit", "batch_size", "lr", "beta1", "beta2", "seed", "width", "keep", "metrics_every",
+    ]
+    assert all(message and "\n" not in message for message in problems.values())
+    assert f"{TRAIN_IMAGES:,}" in problems["limit"] and f"{MAX_SEED:,}" in problems["seed"]
+    assert "cdcgan only" in problems["width"]
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("model", "nope"), ("model", 3), ("epochs", "many"), ("epochs", True), ("epochs", 2.5),
+        ("batch_size", None), ("lr", 0.0), ("lr", -1e-3), ("lr", float("nan")), ("lr", "1e-3"),
+        ("lr", 1e400), ("seed", -1), ("seed", 2**70), ("width", "wide"), ("keep", 5), ("keep", "0"),
+        ("limit", 0), ("metrics_every", "x"),
+    ],
+)
+def test_problems_never_raises_and_flags_only_the_bad_field(field, value):
+    config = dataclasses.replace(TrainConfig.for_model("cgan"), **{field: value})
+    assert list(config.problems()) == [field]
+
+
+def test_cli_prints_the_first_problem_with_its_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--seed", str(MAX_SEED + 1), "--lr", "0", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1
+    assert err[0] == f"python -m cgan.train: error: --lr 0.0: {TrainConfig(lr=0.0).problems()['lr']}"
