@@ -13,14 +13,31 @@ only reserves the folder, points the trainer's output at ``train.log`` and delet
                                  cell (row i, column j) = digit i drawn from fixed noise vector j
     weights/generator_0001.pt    generator state_dict after that epoch (plain tensors; float16 in
                                  slimmed runs, loaded back as float32)
+    weights/discriminator_0001.pt  discriminator state_dict after that epoch (optional; kept and
+                                 deleted together with the generator weights of that epoch)
+    weights/generator_ema_0001.pt  the exponential moving average of the generator's weights after
+                                 that epoch (optional, runs trained with weight averaging; same
+                                 keep policy)
     last.pt                      resume state of the newest epoch: both networks, both optimizers,
                                  the training RNG state, the epoch and its history record (absent
                                  from slimmed runs, which cannot be continued)
-    status.json                  what the trainer is doing: {"state": running|finished|stopped|failed,
-                                 "updated_at", "epochs_total", and "pid", "pid_started", "device"
-                                 while running, "epochs_done" at the end, "message" on failure}
+    status.json                  what the trainer is doing: {"state": starting|running|finished|
+                                 stopped|failed, "updated_at", "epochs_total", and "pid",
+                                 "pid_started", "device" while running, "epochs_done" at the end,
+                                 "message" on failure}; a launcher (cgan.jobs) writes "starting"
+                                 with the trainer's "arguments", "device" and pid before the
+                                 trainer writes anything
     train.log                    the trainer's output when it runs as a background job
+    .trainer.lock                held (fcntl.flock) by the one trainer writing the run, for its
+                                 whole lifetime: a second trainer refuses, and readers tell a live
+                                 trainer from a dead one without trusting pids
+    .stop_requested              the time a stop was asked for (cgan.jobs), until the next start
     .history.lock                taken while history.jsonl is rewritten (trainer and metrics)
+
+A run's state, for every reader (``Run.state()``): "running" while a trainer holds the lock (or a
+launched trainer is still starting), else what status.json says: "finished", "stopped" or
+"failed"; a run whose trainer died without saying so (killed, machine off) is "interrupted", and
+resuming continues it from its last complete epoch.
 
 Rules that make a run safe to read while it is written and after any crash:
 
@@ -29,10 +46,12 @@ Rules that make a run safe to read while it is written and after any crash:
   weights and ``last.pt`` first); readers list only complete epochs;
 * ``last.pt`` carries the newest epoch's record too, so a crash between writing it and the history
   loses nothing: ``repair()`` (run before resuming) appends the missing record;
-* every ``.pt`` file is loaded with ``torch.load(weights_only=True)``: no code in a file is run.
+* every ``.pt`` file is loaded with ``torch.load(weights_only=True)``: no code in a file is run;
+* temporary files left by a killed write are removed by the next trainer of the run.
 
 Weights of every epoch are kept unless a keep policy (``--keep``) says otherwise; the newest
-epoch's weights are always kept, so the latest model can always be sampled.
+epoch's weights are always kept, so the latest model can always be sampled. The discriminator and
+averaged generator weights of an epoch follow its generator weights.
 """
 
 from __future__ import annotations
@@ -137,13 +156,55 @@ def load_tensors(path: Path, map_location: str | torch.device = "cpu") -> Any:
             return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
+    except IsADirectoryError:
+        raise RunError(f"{path}: a folder, expected a file") from None
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if _holds_code(path):
             raise RunError(
                 f"{path}: refused, it holds more than plain tensors (loading it could run code)"
             ) from None
-        raise RunError(f"{path}: unreadable or truncated ({text[:120]})") from None
+        if "weights_only" in str(exc) or "Unsupported" in str(exc):
+            text = "not a PyTorch file"  # torch's refusal names weights_only; the file is noise
+        raise RunError(f"{path}: damaged: unreadable or truncated ({text[:120]})") from None
+
+
+# Pickle opcodes that import or call something: what weights_only refuses to run.
+_CODE_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+_SAFE_GLOBALS = ("torch.", "collections.OrderedDict", "builtins.set", "builtins.frozenset")
+
+
+def _holds_code(path: Path) -> bool:
+    """Whether the file is a well-formed pickle (plain or inside torch's zip) that imports
+    something besides torch's tensors: code, not damage. Read with pickletools, which only
+    parses opcodes and never runs them."""
+    import io
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                if name is None:
+                    return False
+                data = archive.read(name)
+        else:
+            data = Path(path).read_bytes()
+        imported: list[str] = []
+        strings: list[str] = []
+        for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if isinstance(arg, str):
+                strings.append(arg)
+            if opcode.name == "GLOBAL":
+                imported.append(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL":
+                imported.append(".".join(strings[-2:]))
+            elif opcode.name == "INST":
+                return True
+    except Exception:
+        return False  # not even a pickle: damaged
+    return any(not name.startswith(_SAFE_GLOBALS) for name in imported)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +299,7 @@ class Run:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._cleaned = False  # temporary files of killed writes removed by this object yet
 
     # -- layout ---------------------------------------------------------------------------
     @property
@@ -270,6 +332,24 @@ class Run:
     def weights_path(self, epoch: int) -> Path:
         return self.path / "weights" / f"generator_{epoch:04d}.pt"
 
+    def averaged_weights_path(self, epoch: int) -> Path:
+        return self.path / "weights" / f"generator_ema_{epoch:04d}.pt"
+
+    def discriminator_path(self, epoch: int) -> Path:
+        return self.path / "weights" / f"discriminator_{epoch:04d}.pt"
+
+    def _epoch_weight_paths(self, epoch: int) -> list[Path]:
+        """Every weights file of one epoch: they are kept and deleted together."""
+        return [self.weights_path(epoch), self.averaged_weights_path(epoch), self.discriminator_path(epoch)]
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".trainer.lock"
+
+    @property
+    def stop_request_path(self) -> Path:
+        return self.path / ".stop_requested"
+
     def exists(self) -> bool:
         return self.config_path.is_file()
 
@@ -295,11 +375,17 @@ class Run:
     def _read_history(self) -> tuple[list[EpochRecord], bool]:
         """(records up to the first bad line, whether every line was good)."""
         try:
-            text = self.history_path.read_text()
+            text = self.history_path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             return [], True
+        except IsADirectoryError:
+            raise RunError(f"{self.history_path}: a folder, expected a file (damaged run)") from None
+        except UnicodeDecodeError as exc:
+            raise RunError(
+                f"{self.history_path}: damaged, not text (byte {exc.start} is not UTF-8)"
+            ) from None
         except OSError as exc:
-            raise RunError(f"{self.history_path}: unreadable ({exc})") from None
+            raise RunError(f"{self.history_path}: unreadable ({exc.strerror or exc})") from None
         records: list[EpochRecord] = []
         lines = [line for line in text.splitlines() if line.strip()]
         for line in lines:
@@ -332,14 +418,17 @@ class Run:
         folder = self.path / "weights"
         found = []
         if folder.is_dir():
-            for file in folder.glob("generator_*.pt"):
-                try:
-                    epoch = int(file.stem.split("_")[1])
-                except (IndexError, ValueError):
-                    continue
-                if epoch in complete:
-                    found.append(epoch)
+            found = [e for e in _numbered(folder, "generator") if e in complete]
         return sorted(found)
+
+    def discriminator_epochs(self, complete: list[int] | None = None) -> list[int]:
+        """Complete epochs whose discriminator weights are on disk."""
+        complete = set(self.epochs() if complete is None else complete)
+        return sorted(e for e in _numbered(self.path / "weights", "discriminator") if e in complete)
+
+    def has_averaged(self, epoch: int) -> bool:
+        """Whether `epoch` has averaged (EMA) generator weights."""
+        return self.averaged_weights_path(epoch).is_file()
 
     def grid(self, epoch: int) -> np.ndarray:
         """The fixed 10x10 grid after `epoch` as a 280x280 uint8 array."""
@@ -349,35 +438,81 @@ class Run:
         """The same grid as (10 digits, 10 noise columns, 28, 28) uint8."""
         return self.grid(epoch).reshape(10, 28, 10, 28).transpose(0, 2, 1, 3)
 
-    def load_generator(self, epoch: int | None = None, device: str | torch.device = "cpu"):
-        """The generator after `epoch` (default: the newest with weights), in eval mode."""
-        config = self.config()
+    def load_generator(
+        self, epoch: int | None = None, device: str | torch.device = "cpu", averaged: bool = False
+    ):
+        """The generator after `epoch` (default: the newest with weights), in eval mode;
+        `averaged`: its exponential moving average of weights instead of the raw ones."""
+        self.config()  # not a run: say so before anything else
         if epoch is None:
             saved = self.weight_epochs()
             if not saved:
                 raise RunError(f"run {self.name}: no finished epoch with weights yet")
             epoch = saved[-1]
-        state = load_tensors(self.weights_path(epoch), map_location=device)
+        path = self.averaged_weights_path(epoch) if averaged else self.weights_path(epoch)
+        if averaged and not path.is_file():
+            raise RunError(f"run {self.name}: epoch {epoch} has no averaged generator weights")
+        return self._load_network("generator", path, device)
+
+    def load_discriminator(self, epoch: int, device: str | torch.device = "cpu"):
+        """The discriminator after `epoch`, in eval mode."""
+        path = self.discriminator_path(epoch)
+        if not path.is_file():
+            raise RunError(f"run {self.name}: epoch {epoch} has no discriminator weights")
+        return self._load_network("discriminator", path, device)
+
+    def _load_network(self, role: str, path: Path, device: str | torch.device):
+        config = self.config()
+        state = load_tensors(path, map_location=device)
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise RunError(f"{self.weights_path(epoch)}: not a generator state_dict")
+            raise RunError(f"{path}: not a {role} state_dict")
         try:
-            generator = get_model(config["model"]).generator(float(config.get("width", 1.0)))
+            family = get_model(config["model"])
+            width = float(config.get("width", 1.0))
+            network = family.generator(width) if role == "generator" else family.discriminator(width)
         except (ValueError, TypeError) as exc:
             raise RunError(f"{self.config_path}: {exc}") from None
         try:
-            generator.load_state_dict({k: v.float() for k, v in state.items()})
+            network.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as exc:
             raise RunError(
-                f"{self.weights_path(epoch)}: does not fit a {config['model']} generator "
+                f"{path}: does not fit a {config['model']} {role} "
                 f"({str(exc).splitlines()[0][:100]})"
             ) from None
-        return generator.to(device).eval()
+        return network.to(device).eval()
+
+    # -- liveness ---------------------------------------------------------------------------
+    def state(self) -> str:
+        """What is happening to the run, for every reader: "running" (a trainer is alive, or a
+        launched one is starting), "finished", "stopped", "failed", or "interrupted" (the trainer
+        died without saying how it ended: killed, machine off; resume continues it)."""
+        if self.trainer_alive():
+            return "running"
+        status = self.status()
+        recorded = status.get("state")
+        if recorded in ("finished", "stopped", "failed"):
+            return recorded
+        requested = self.stop_requested()
+        if requested is not None and requested >= status.get("updated_at", 0):
+            return "stopped"  # Stop reached it before it could write how it ended
+        if recorded == "starting" and self.failure_line():
+            return "failed"  # it refused its arguments or its data before it began
+        if not status and self.exists() and not self.last_path.exists():
+            return "finished"  # a run without status or resume state (copied by hand, shipped)
+        return "interrupted"
 
     def is_training(self) -> bool:
-        """True while the trainer that wrote status.json "running" is still alive (a crashed one,
-        or a recycled pid, does not count)."""
+        """True while a live trainer writes the run (see state())."""
+        return self.state() == "running"
+
+    def trainer_alive(self) -> bool:
+        """Whether a trainer process of this run is alive: the holder of the trainer lock, or
+        (for a trainer still starting, or one from before the lock) the process status.json
+        names, identified by pid and kernel start time so a recycled pid does not count."""
+        if self._lock_held():
+            return True
         status = self.status()
-        if status.get("state") != "running":
+        if status.get("state") not in ("running", "starting"):
             return False
         try:
             pid = int(status.get("pid"))
@@ -386,9 +521,122 @@ class Run:
         started = process_start_time(pid)
         return started is not None and started == status.get("pid_started", started)
 
+    def _lock_held(self) -> bool:
+        """Probe the trainer lock without creating anything (readers may not write here)."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except OSError:
+            return False  # no lock file: no trainer ever took it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the probe's own shared lock at once
+        return False
+
+    @contextlib.contextmanager
+    def trainer_lock(self):
+        """Held by the one trainer of this run for its whole lifetime. Raises RunError at once
+        when another process holds it. Taking it also removes temporary files that killed writes
+        left behind (the holder is the run's only writer of them)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"{self.path}: exists and is not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.lock_path, "a")
+        except OSError as exc:
+            raise RunError(f"{self.path}: cannot be written ({exc.strerror or exc})") from None
+        try:
+            # A reader's probe holds a shared lock for microseconds: retry briefly before refusing.
+            for attempt in range(20):
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if attempt == 19:
+                        raise RunError(
+                            f"run {self.name} is already being trained by another process"
+                        ) from None
+                    time.sleep(0.01)
+            self.remove_temporary_files()
+            yield self
+        finally:
+            handle.close()
+
+    def is_unstarted(self) -> bool:
+        """Whether the folder is absent or holds only what a launch leaves before the trainer
+        writes anything (train.log, a "starting" status, the trainer lock, a stop request): a
+        new run may be trained into it."""
+        if not self.path.exists():
+            return True
+        launch_files = {self.log_path.name, self.lock_path.name, self.stop_request_path.name}
+        for entry in self.path.iterdir():
+            if entry.name in launch_files or entry.name.endswith(".tmp"):
+                continue
+            if entry.name == self.status_path.name and self.status().get("state") == "starting":
+                continue
+            return False
+        return True
+
+    def stop_requested(self) -> float | None:
+        """When a stop was asked for (cgan.jobs), if one was since the last start."""
+        try:
+            return float(self.stop_request_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def request_stop(self) -> None:
+        write_bytes_atomic(self.stop_request_path, repr(time.time()).encode())
+
+    def clear_stop_request(self) -> None:
+        self.stop_request_path.unlink(missing_ok=True)
+
+    def failure_line(self) -> str:
+        """The trainer's own error line in train.log (arguments, data, run), or the last line of
+        a traceback: one line, no traceback frames."""
+        lines = [line.strip() for line in self.log_tail(40).splitlines() if line.strip()]
+        for index in range(len(lines) - 1, -1, -1):
+            line = lines[index]
+            if line.startswith("error:") or ": error: " in line:
+                return line[:200]
+            if line.startswith("Traceback"):
+                return lines[-1][:200]
+        return ""
+
+    def log_tail(self, lines: int = 12) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 16384))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def remove_temporary_files(self) -> int:
+        """Delete the temporary files of writes that a kill interrupted; return how many. Only
+        the trainer-lock holder may call this (it is the only writer of these files); history
+        rewrites' temporaries are removed under the history lock."""
+        removed = 0
+        for folder in (self.path, self.path / "grids", self.path / "weights"):
+            if not folder.is_dir():
+                continue
+            for file in folder.glob(".*.tmp"):
+                if file.name.startswith(f".{self.history_path.name}."):
+                    continue
+                file.unlink(missing_ok=True)
+                removed += 1
+        if self.history_path.parent.is_dir() and any(self.path.glob(".history.jsonl.*.tmp")):
+            with self._history_lock():
+                for file in self.path.glob(".history.jsonl.*.tmp"):
+                    file.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def status(self) -> dict:
         try:
-            data = json.loads(self.status_path.read_text())
+            data = json.loads(self.status_path.read_bytes())
             return data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             return {}
@@ -414,20 +662,32 @@ class Run:
         resume_state: dict,
         keep: KeepPolicy,
         final_epoch: int,
+        *,
+        discriminator_state: dict | None = None,
+        generator_ema_state: dict | None = None,
     ) -> EpochRecord:
-        """Commit one finished epoch: grid, weights, resume state, then the history record.
+        """Commit one finished epoch: grid, weights (generator, and the discriminator and the
+        generator's average when given), resume state, then the history record.
 
         `make_record` is called once the grid and weights are on disk, so the wall time it
         measures covers them."""
+        if not self._cleaned:
+            self.remove_temporary_files()  # the trainer is this run's only writer of them
+            self._cleaned = True
         write_bytes_atomic(self.grid_path(epoch), grid_to_png_bytes(grid_images))
         save_tensors_atomic(self.weights_path(epoch), generator_state)
+        if discriminator_state is not None:
+            save_tensors_atomic(self.discriminator_path(epoch), discriminator_state)
+        if generator_ema_state is not None:
+            save_tensors_atomic(self.averaged_weights_path(epoch), generator_ema_state)
         record = make_record()
         save_tensors_atomic(self.last_path, {**resume_state, "record": record.to_json()})
         self._append_history(record)
         # Only now that the new epoch is complete may the previous one's weights go.
         previous = epoch - 1
         if previous >= 1 and not keep.keeps(previous, final_epoch):
-            self.weights_path(previous).unlink(missing_ok=True)
+            for path in self._epoch_weight_paths(previous):
+                path.unlink(missing_ok=True)
         return record
 
     @contextlib.contextmanager
@@ -487,18 +747,33 @@ class Run:
         epochs = self.weight_epochs()
         final = self.epochs()[-1] if self.epochs() else 0
         for epoch in epochs:
+            paths = [path for path in self._epoch_weight_paths(epoch) if path.is_file()]
             if not keep.keeps(epoch, final):
-                self.weights_path(epoch).unlink(missing_ok=True)
+                for path in paths:
+                    path.unlink(missing_ok=True)
             elif half:
-                state = load_tensors(self.weights_path(epoch))
-                state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-                save_tensors_atomic(self.weights_path(epoch), state)
+                for path in paths:
+                    state = load_tensors(path)
+                    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+                    save_tensors_atomic(path, state)
         if drop_resume_state:
             self.last_path.unlink(missing_ok=True)
         kept = ", ".join(str(e) for e in self.weight_epochs())
         note = {"weights_kept": kept, "weights_dtype": "float16" if half else "float32",
                 "resume_state": "dropped" if drop_resume_state or not self.last_path.exists() else "kept"}
         write_json_atomic(self.config_path, {**self.config(), "slimmed": note})
+
+
+def _numbered(folder: Path, prefix: str) -> list[int]:
+    """The epochs N of the files `<prefix>_NNNN.pt` in `folder`."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for file in folder.glob(f"{prefix}_*.pt"):
+        number = file.stem[len(prefix) + 1:]
+        if number.isdigit():
+            found.append(int(number))
+    return found
 
 
 def process_start_time(pid: int) -> str | None:
