@@ -67,7 +67,8 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -104,7 +105,7 @@ class EpochRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "EpochRecord":
+    def from_json(cls, data: dict) -> EpochRecord:
         return cls(
             epoch=int(data["epoch"]),
             d_loss=float(data["d_loss"]),
@@ -211,7 +212,7 @@ def _holds_code(path: Path) -> bool:
 # Keep policy
 
 
-def parse_keep(spec: str) -> "KeepPolicy":
+def parse_keep(spec: str) -> KeepPolicy:
     """'all' | 'last' | comma list of N, A-B, everyK (e.g. '1-10,every5,20,50,75')."""
     spec = spec.strip().lower()
     if spec in ("", "all"):
@@ -544,7 +545,7 @@ class Run:
             raise RunError(f"{self.path}: exists and is not a folder")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            handle = open(self.lock_path, "a")
+            handle = open(self.lock_path, "a")  # noqa: SIM115 (held until the generator exits)
         except OSError as exc:
             raise RunError(f"{self.path}: cannot be written ({exc.strerror or exc})") from None
         try:

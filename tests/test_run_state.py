@@ -77,9 +77,8 @@ def test_the_trainer_lock_refuses_a_second_trainer_and_means_running(cgan_run, t
     holder = hold_lock_in_another_process(run)
     try:
         assert run.state() == "running" and run.is_training()
-        with pytest.raises(RunError) as error:
-            with run.trainer_lock():
-                pass
+        with pytest.raises(RunError) as error, run.trainer_lock():
+            pass
         one_line(error, f"run {run.name} is already being trained by another process")
     finally:
         holder.kill()
@@ -101,9 +100,8 @@ def test_the_lock_is_not_taken_by_readers(cgan_run, tmp_path):
 def test_trainer_lock_refuses_a_file_in_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     for path in (tmp_path / "file", tmp_path / "file" / "sub"):
-        with pytest.raises(RunError) as error:
-            with Run(path).trainer_lock():
-                pass
+        with pytest.raises(RunError) as error, Run(path).trainer_lock():
+            pass
         one_line(error, str(path))
 
 
@@ -200,7 +198,7 @@ def test_discriminator_and_averaged_weights_follow_the_keep_policy(tmp_path):
     assert run.discriminator_epochs() == [2, 5]
     assert [e for e in range(1, 6) if run.has_averaged(e)] == [2, 5]
     raw, averaged = run.load_generator(5), run.load_generator(5, averaged=True)
-    for (name, a), b in zip(raw.state_dict().items(), averaged.state_dict().values()):
+    for (name, a), b in zip(raw.state_dict().items(), averaged.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a * 0.5, msg=name)
     discriminator = run.load_discriminator(2)
     expected = get_model("cgan").discriminator(1.0)
