@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cgan.sampling import main, noise, parse_digits, tile
+from cgan.images import MAX_PNG_PIXELS, tile
+from cgan.limits import MAX_SEED
+from cgan.sampling import main, mosaic_columns, noise, parse_digits
+from tests.fuzz_support import fingerprint, read_only_mounts_work, run_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,20 +162,156 @@ def test_other_bad_options_exit_2(cgan_run, tmp_path, args, fragment):
     assert len(lines) == 1 and fragment in lines[0], stderr
 
 
-def test_missing_run_exits_1_with_one_line(tmp_path):
-    missing = tmp_path / "no-such-run"
-    result = sample_cli("--run", str(missing), "--out", str(tmp_path / "x.png"), cwd=tmp_path)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert str(missing) in lines[0] and "not a run" in lines[0]
+@pytest.mark.parametrize("what", ["missing", "a file", "a folder without config.json"])
+def test_a_run_that_is_not_there_exits_2_with_one_line(tmp_path, what):
+    target = tmp_path / "no-such-run"
+    if what == "a file":
+        target.write_text("x")
+    elif what != "missing":
+        target.mkdir()
+    if what == "missing":  # one case through a real process, for the real exit status
+        result = sample_cli("--run", str(target), "--out", str(tmp_path / "x.png"), cwd=tmp_path)
+        code, stderr = result.returncode, result.stderr
+    else:
+        code, stderr = run_main_expecting_exit(["--run", str(target), "--out", str(tmp_path / "x.png")])
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert str(target) in lines[0] and "not a run" in lines[0]
     assert not (tmp_path / "x.png").exists()
 
 
-def test_missing_epoch_exits_1(cgan_run, tmp_path, capsys):
-    assert main(["--run", str(cgan_run.path), "--epoch", "9", "--out", str(tmp_path / "x.npz")]) == 1
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "generator_0009.pt" in lines[0] and "missing" in lines[0]
+@pytest.mark.parametrize("epoch", ["99", "9", "0", "-1"])
+def test_an_epoch_without_weights_exits_2_naming_the_saved_ones(cgan_run, tmp_path, epoch):
+    code, stderr = run_main_expecting_exit(
+        ["--run", str(cgan_run.path), "--epoch", epoch, "--out", str(tmp_path / "x.npz")]
+    )
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--epoch {epoch}" in lines[0], stderr
+    if int(epoch) > 0:
+        assert "(saved: 1, 2, 3, 4)" in lines[0]
+    assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("seed", [str(2**70), str(MAX_SEED + 1), "-1"])
+def test_a_seed_out_of_range_exits_2(cgan_run, tmp_path, seed):
+    code, stderr = run_main_expecting_exit(
+        ["--run", str(cgan_run.path), "--seed", seed, "--out", str(tmp_path / "x.npz")]
+    )
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--seed must be 0-{MAX_SEED}" in lines[0], stderr
+
+
+def test_the_largest_seed_samples(cgan_run, tmp_path):
+    images, _ = sample_npz(cgan_run, tmp_path, "top", "--digit", "1", "--n", "2", "--seed", str(MAX_SEED))
+    assert images.shape == (2, 28, 28) and images.std() > 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the output goes
+
+
+def test_out_refuses_a_folder_and_a_path_under_a_file(cgan_run, tmp_path):
+    folder = tmp_path / "x.png"
+    folder.mkdir()
+    code, stderr = run_main_expecting_exit(["--run", str(cgan_run.path), "--out", str(folder)])
+    assert code == 2 and "is a folder" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert list(folder.iterdir()) == []
+
+    plain = tmp_path / "notes.txt"
+    plain.write_text("keep me")
+    for under in (plain / "x.png", plain / "deeper" / "x.npz"):
+        code, stderr = run_main_expecting_exit(["--run", str(cgan_run.path), "--out", str(under)])
+        assert code == 2 and f"{plain} is a file, not a folder" in stderr, stderr
+        assert len(stderr.strip().splitlines()) == 1
+    assert plain.read_text() == "keep me"
+
+
+def test_out_refuses_a_name_too_long_for_the_filesystem(cgan_run, tmp_path):
+    for out in (tmp_path / ("n" * 300 + ".png"), tmp_path / ("d" * 300) / "x.png"):
+        code, stderr = run_main_expecting_exit(["--run", str(cgan_run.path), "--out", str(out)])
+        assert code == 2 and "at most 255" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_out_in_a_read_only_folder_exits_2_before_sampling(cgan_run, tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if not read_only_mounts_work(tmp_path):
+        pytest.skip("this machine cannot mount a folder read-only for one process (unshare -rm)")
+    # A real read-only mount: permission bits alone do not stop root, which runs these tests here.
+    result = run_module("cgan.sample", ["--run", str(cgan_run.path), "--out", str(folder / "x.png")],
+                        cwd=tmp_path, read_only=(folder,))
+    assert result.code == 2, result.stderr
+    assert len(result.lines()) == 1 and f"{folder} cannot be written" in result.lines()[0], result.stderr
+    assert list(folder.iterdir()) == []
+
+
+def test_an_existing_file_is_replaced_only_with_force(cgan_run, tmp_path):
+    out = tmp_path / "mine.npz"
+    out.write_bytes(b"earlier work")
+    code, stderr = run_main_expecting_exit(["--run", str(cgan_run.path), "--n", "2", "--out", str(out)])
+    assert code == 2 and "exists; add --force" in stderr and len(stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == b"earlier work"
+    assert main(["--run", str(cgan_run.path), "--digit", "5", "--n", "2", "--out", str(out), "--force"]) == 0
+    with np.load(out) as data:
+        assert data["labels"].tolist() == [5, 5]
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.npz"]  # no temporary file left behind
+
+
+def test_nothing_is_written_inside_a_run_even_with_force(cgan_run, tmp_path):
+    before = fingerprint(cgan_run.path)
+    grid = cgan_run.grid_path(4)
+    for out, extra in ((grid, ["--force"]), (grid, []), (cgan_run.path / "grids" / "epoch_0099.png", []),
+                       (cgan_run.path / "samples.npz", ["--force"]), (cgan_run.path / "new" / "x.png", [])):
+        code, stderr = run_main_expecting_exit(["--run", str(cgan_run.path), "--out", str(out), *extra])
+        assert code == 2, (out, stderr)
+        assert f"inside run {cgan_run.name}" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert fingerprint(cgan_run.path) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Large requests
+
+
+def test_a_large_png_is_a_near_square_grid_in_digit_order(cgan_run, tmp_path):
+    out = tmp_path / "many.png"
+    assert main(["--run", str(cgan_run.path), "--digit", "3,5", "--n", "60", "--scale", "1",
+                 "--seed", "4", "--out", str(out)]) == 0
+    images, labels = sample_npz(cgan_run, tmp_path, "many", "--digit", "3,5", "--n", "60", "--seed", "4")
+    columns = 11  # 120 samples: ceil(sqrt(120)) columns, not two rows of 60
+    with Image.open(out) as image:
+        assert image.size == (columns * 30 - 2, 11 * 30 - 2)
+        pixels = np.asarray(image)
+    assert np.array_equal(pixels, tile(images, columns=columns, pad=2))
+    assert labels[59] == 3 and labels[60] == 5  # sample 60 (row 5, column 5) starts the fives
+    assert np.array_equal(pixels[5 * 30 : 5 * 30 + 28, 5 * 30 : 5 * 30 + 28], images[60])
+
+
+def test_small_requests_keep_one_row_per_digit():
+    assert mosaic_columns(10, 10) == 10 and mosaic_columns(100, 10) == 100
+    assert mosaic_columns(10, 1) == 10 and mosaic_columns(11, 1) == 4
+    assert mosaic_columns(100_000, 10) == 1000
+
+
+def test_a_png_too_large_to_hold_is_refused_at_once_pointing_to_npz(cgan_run, tmp_path):
+    started = time.perf_counter()
+    code, stderr = run_main_expecting_exit(
+        ["--run", str(cgan_run.path), "--n", "100000", "--out", str(tmp_path / "all.png")]
+    )
+    seconds = time.perf_counter() - started
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and ".npz" in lines[0] and f"{MAX_PNG_PIXELS:,} pixels" in lines[0], stderr
+    assert seconds < 5, f"refused after {seconds:.1f} s: it generated first"  # nothing was sampled
+    assert not (tmp_path / "all.png").exists()
+    # A large request that fits is written, near-square and under the cap.
+    assert main(["--run", str(cgan_run.path), "--digit", "0", "--n", "4000", "--scale", "1",
+                 "--out", str(tmp_path / "fits.png")]) == 0
+    with Image.open(tmp_path / "fits.png") as image:
+        assert image.size == (64 * 30 - 2, 63 * 30 - 2)
+        assert image.size[0] * image.size[1] <= MAX_PNG_PIXELS
 
 
 def test_parse_digits():
