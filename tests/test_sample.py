@@ -124,7 +124,9 @@ def test_the_epoch_selects_the_weights(cgan_run, tmp_path):
 @pytest.mark.parametrize("digit", ["12", "x", "3,,4"])
 def test_bad_digit_exits_2_with_one_line(cgan_run, tmp_path, digit):
     if digit == "12":  # one case through a real process, for the real exit status
-        result = sample_cli("--run", str(cgan_run.path), "--digit", digit, "--out", str(tmp_path / "x.png"), cwd=tmp_path)
+        result = sample_cli(
+            "--run", str(cgan_run.path), "--digit", digit, "--out", str(tmp_path / "x.png"), cwd=tmp_path
+        )
         code, stderr = result.returncode, result.stderr
     else:
         code, stderr = run_main_expecting_exit(
