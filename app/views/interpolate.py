@@ -1,0 +1,94 @@
+"""Interpolation: morph the handwriting (two noise seeds, one digit) or the digit (two labels, one
+noise vector), as a strip of steps with PNG and GIF downloads."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import common
+from cgan import interpolate
+from cgan.limits import MAX_SEED
+
+HANDWRITING = "Morph the handwriting"
+CONTENT = "Morph the digit"
+PATH_NAMES = {"linear": "Straight line", "spherical": "Around the sphere"}
+STRIP_WIDTH = 880  # the main column at 1280x720 with the sidebar open
+
+
+def seed_input(label: str, key: str, default: int) -> int:
+    if key not in st.session_state:
+        st.session_state[key] = default
+    return int(st.number_input(label, 0, MAX_SEED, step=1, key=key))
+
+
+def second_digit(key: str, first: int) -> int:
+    if key not in st.session_state:
+        st.session_state[key] = 8 if first != 8 else 3
+    digit = st.segmented_control("To digit", list(range(10)), key=key, required=True)
+    return 8 if digit is None else int(digit)
+
+
+st.title("Interpolation")
+
+with common.page_errors():
+    run = common.current_run()
+    saved = common.require_epochs(run, with_weights=True) if run is not None else []
+    if saved:
+        mode_column, steps_column, epoch_column = st.columns([5, 3, 4], gap="medium")
+        mode = mode_column.segmented_control(
+            "What changes", [HANDWRITING, CONTENT], default=HANDWRITING, required=True,
+            key="interpolate_mode",
+        ) or HANDWRITING
+        steps = steps_column.slider("Steps", interpolate.MIN_STEPS, 16, 9, key="interpolate_steps")
+        with epoch_column:
+            epoch = common.epoch_control("Epoch", saved, "interpolate_epoch")
+        generator = common.generator(run, epoch)
+
+        if mode == HANDWRITING:
+            digit = common.digit_control("interpolate_digit")
+            first, second, path_column = st.columns([3, 3, 4], gap="medium")
+            with first:
+                seed_a = seed_input("From seed", "interpolate_seed_a", st.session_state.get("seed", 42))
+            with second:
+                seed_b = seed_input("To seed", "interpolate_seed_b", seed_a + 1)
+            path = path_column.segmented_control(
+                "Path", list(PATH_NAMES), format_func=PATH_NAMES.get, default="spherical",
+                required=True, key="interpolate_path",
+            ) or "spherical"
+            images = interpolate.handwriting_morph(generator, digit, seed_a, seed_b, steps, path)
+            caption = (f"Digit {digit}, seed {seed_a} → {seed_b} ({PATH_NAMES[path].lower()}), "
+                       f"epoch {epoch}")
+            name = f"{run.name}-epoch{epoch}-digit{digit}-seeds{seed_a}-{seed_b}-{path}"
+        else:
+            digit_a = common.digit_control("interpolate_from", label="From digit")
+            digit_b = second_digit("interpolate_to", digit_a)
+            seed_column, _ = st.columns([5, 5])
+            with seed_column:
+                seed = common.seed_control("interpolate_seed")
+            images = interpolate.digit_morph(generator, digit_a, digit_b, seed, steps)
+            caption = f"Digit {digit_a} → {digit_b}, seed {seed}, epoch {epoch}"
+            name = f"{run.name}-epoch{epoch}-digits{digit_a}-{digit_b}-seed{seed}"
+
+        strip = common.fitted_mosaic(images, columns=steps, width=STRIP_WIDTH, height=300)
+        common.show_image(strip, caption=caption)
+        png_column, gif_column, _ = st.columns([2, 2, 5])
+        with png_column:
+            common.download_png("Download PNG", strip, f"{name}.png", key="interpolate_png")
+        gif_column.download_button(
+            "Download GIF", lambda: interpolate.animation_gif(images), file_name=f"{name}.gif",
+            mime="image/gif", key="interpolate_gif", icon=":material/download:", on_click="ignore",
+        )
+
+        if mode == HANDWRITING:
+            common.explain(
+                "Left to right, the **noise** walks from one seed to the other while the label "
+                "stays the same: the slant and thickness change, the digit does not. "
+                "*Straight line*: the middle of the line is shorter than real noise, so middle "
+                "steps can look faint. *Around the sphere* keeps the length of the noise."
+            )
+        else:
+            common.explain(
+                "The noise stays the same; the **label** is blended: at each step the generator "
+                "is told \"(1 − t) of the first digit and t of the second\". The handwriting "
+                "stays while the content turns from one digit into the other."
+            )
