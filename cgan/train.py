@@ -24,6 +24,7 @@ import numbers
 import os
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from cgan.sampling import fixed_grid_inputs, generate
 EXIT_STOPPED = 130
 MAX_EPOCHS = 100_000
 MAX_WIDTH = 4.0
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 WARMUP_ITERATIONS = 3  # eager iterations before CUDA graph capture (they train for real)
 
 
@@ -337,29 +339,63 @@ def train(
     """Train `config` into `run`; return 'finished' or 'stopped'."""
     stop = stop if stop is not None else StopFlag()
     keep = parse_keep(config.keep)
-    images, labels, source = load_training_set(config, data_dir)
-    trainer = Trainer(config, images, labels, device)
-    start_epoch = 0
-    if resume:
-        start_epoch = run.repair()
-        if start_epoch:
-            trainer.load_state(run.load_resume_state(device))
-        run.create({**run.config(), "epochs": config.epochs})
-    else:
-        run.create(
-            {
-                **dataclasses.asdict(config),
-                "generator_parameters": count_parameters(trainer.generator),
-                "discriminator_parameters": count_parameters(trainer.discriminator),
-                "train_images": len(images),
-                "iterations_per_epoch": trainer.n_batches,
-                "data_source": source,
-                "created_at": time.time(),
-                "torch_version": torch.__version__,
-            }
-        )
+    with run.trainer_lock():  # one trainer per run; a second one refuses here
+        if resume:
+            check_resumable(run)  # before the slow work: a damaged run changes no file
+        images, labels, source = load_training_set(config, data_dir)
+        trainer = Trainer(config, images, labels, device)
+        if resume:
+            start_epoch = restore(run, trainer, device)
+            run.create({**run.config(), "epochs": config.epochs})
+        else:
+            start_epoch = 0
+            run.create(
+                {
+                    **dataclasses.asdict(config),
+                    "generator_parameters": count_parameters(trainer.generator),
+                    "discriminator_parameters": count_parameters(trainer.discriminator),
+                    "train_images": len(images),
+                    "iterations_per_epoch": trainer.n_batches,
+                    "data_source": source,
+                    "created_at": time.time(),
+                    "torch_version": torch.__version__,
+                }
+            )
+        return _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log)
+
+
+def check_resumable(run: Run) -> None:
+    """RunError, before anything is written, if the run's files are not what a resume needs."""
+    stored_config(run)
+    run.history()  # readable (a folder or undecodable bytes raise)
+    for folder in (run.path / "grids", run.path / "weights"):
+        if folder.exists() and not folder.is_dir():
+            raise RunError(f"{folder}: a file, expected a folder (damaged run)")
+    for file in (run.config_path, run.history_path, run.last_path, run.status_path):
+        if file.is_dir():
+            raise RunError(f"{file}: a folder, expected a file (damaged run)")
+
+
+def restore(run: Run, trainer: "Trainer", device: torch.device) -> int:
+    """Load the run's resume state into `trainer`, then make its history agree with it; return
+    the last complete epoch. Nothing is written until the state is known to fit."""
+    if run.last_path.is_file():
+        state = run.load_resume_state(device)
+        try:
+            trainer.load_state(state)
+        except RunError:
+            raise
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RunError(
+                f"{run.last_path}: does not fit this run's {trainer.config.model} "
+                f"({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})"
+            ) from None
+    return run.repair()
+
+
+def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) -> str:
     log(
-        f"+ {config.model}: {len(images)} images, {trainer.n_batches} iterations/epoch, "
+        f"+ {config.model}: {len(trainer.images)} images, {trainer.n_batches} iterations/epoch, "
         f"device {device}{' (CUDA graph)' if trainer.use_graph else ''}, epochs "
         f"{start_epoch + 1}-{config.epochs} -> {run.path}"
     )
@@ -444,19 +480,22 @@ def build_parser() -> OneLineParser:
 
 
 def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
+    """The configuration and run the arguments ask for. Wrong arguments exit 2 (one line); a
+    run that cannot be resumed because its files are damaged raises RunError (exit 1)."""
     explicit = {
         k: getattr(args, k)
         for k in ("model", "epochs", "batch_size", "lr", "beta1", "beta2", "seed", "width", "limit", "keep", "metrics_every")
         if getattr(args, k) is not None
     }
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        parser.error(f"--data-dir {args.data_dir}: no such folder")
     if args.resume:
         if args.out is None:
             parser.error("--resume needs --out naming the run to continue")
         run = Run(args.out)
-        try:
-            stored = TrainConfig.from_json(run.config())
-        except RunError as exc:
-            parser.error(f"--resume: {exc}")
+        if not run.exists():
+            parser.error(f"--resume: {run.path}: not a run (no config.json)")
+        stored = stored_config(run)
         for key, value in explicit.items():
             if key != "epochs" and value != getattr(stored, key):
                 parser.error(f"--resume: --{key.replace('_', '-')} {value} contradicts the run's {getattr(stored, key)}")
@@ -468,11 +507,38 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
         model = explicit.pop("model", "cgan")
         config = TrainConfig.for_model(model, **explicit)
         run = Run(args.out or checkpoints_root() / f"{model}-s{config.seed}")
-        # A new run's folder may exist already, holding nothing but the log of its own launch.
-        if run.path.exists() and any(p.name != "train.log" for p in run.path.iterdir()):
+        check_out(run.path, parser)
+        # A new run's folder may exist already, holding nothing but what its launch wrote.
+        if not run.is_unstarted():
             parser.error(f"{run.path} already exists; pass --resume to continue it or choose another --out")
     validate(config, parser)
     return config, run
+
+
+def stored_config(run: Run) -> TrainConfig:
+    """The configuration a run was trained with, or RunError naming what is damaged in it."""
+    config = TrainConfig.from_json(run.config())
+    for field, message in config.problems().items():
+        raise RunError(f"{run.config_path}: damaged: {field} {getattr(config, field)!r}: {message}")
+    return config
+
+
+def check_out(path: Path, parser) -> None:
+    """Exit 2 unless a run folder can be made at `path`: checked before any slow work."""
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            parser.error(f"--out: the name {part[:24]}... is longer than {NAME_MAX} bytes")
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        parser.error(f"--out {path}: {existing} is a file, not a folder")
+    try:  # a real write says what os.access cannot (read-only mounts, quotas, root)
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".cgan-write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        parser.error(f"--out {path}: {existing} cannot be written ({exc.strerror or exc})")
 
 
 def validate(config: TrainConfig, parser) -> None:
@@ -484,8 +550,12 @@ def validate(config: TrainConfig, parser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    config, run = config_from_args(args, parser)
     device = parser.device(args.device)
+    try:
+        config, run = config_from_args(args, parser)
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     stop = StopFlag()
     stop.install()
     log = lambda line: print(line, flush=True)  # noqa: E731
