@@ -4,15 +4,17 @@ the same weights give the same figures, and the CLI stores them in the run's his
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from cgan import metrics
+from cgan import classifier, metrics, quality
 from cgan.data import load_mnist, to_unit_range
-from cgan.runs import Run
+from cgan.limits import MAX_SEED
+from cgan.runs import Run, save_tensors_atomic
 
 PER_DIGIT = 100  # enough for accuracy within a few percent; the CLI default is 1,000
 
@@ -159,7 +161,7 @@ def test_nearest_training_images_find_a_copy(mnist):
     assert found.distances[0] == pytest.approx(0, abs=1e-3)
     assert (mnist.train_images[found.indices[0]] == mnist.train_images[1234]).all()
     assert (np.diff(found.distances) >= 0).all() and found.labels[0] == mnist.train_labels[1234]
-    typical = metrics.typical_real_distance()
+    typical = metrics.real_reference().typical_distance
     assert 3 < typical < 30  # real unseen digits are clearly not copies
 
 
@@ -207,3 +209,102 @@ def test_cli_leaves_a_training_run_alone(cgan_run, tmp_path, capsys):
     assert metrics.main(["evaluate", str(run.path), "--per-digit", "20"]) == 1
     assert "is training now" in capsys.readouterr().err
     assert run.history_path.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# The stored real reference: what real digits score, shipped beside the classifier
+
+
+def test_stored_reference_matches_a_fresh_measurement(mnist):
+    path = quality.reference_path()
+    assert path.is_file() and path.stat().st_size <= 200_000
+    stored = quality.stored_reference()
+    assert stored is not None and stored.classifier == metrics.classifier_id()
+    # The classifier's test accuracy and the two distances, measured again from MNIST.
+    reading = metrics.classify(mnist.test_images)
+    assert stored.accuracy == pytest.approx((reading.predictions == mnist.test_labels).mean())
+    assert stored.floor == pytest.approx(metrics.frechet_floor()["frechet"], rel=1e-4)
+    assert stored.typical_distance == pytest.approx(metrics.median_real_distance(), rel=1e-4)
+    used = metrics.real_reference()  # what the measures use
+    assert np.array_equal(used.cov, stored.cov) and used.floor == stored.floor
+
+
+def test_a_retrained_classifier_invalidates_the_stored_reference(tmp_path, monkeypatch):
+    shutil.copy(quality.reference_path(), tmp_path / quality.REFERENCE_NAME)
+    state = torch.load(metrics.CLASSIFIER_PATH, weights_only=True)
+    save_tensors_atomic(tmp_path / "classifier.pt", state)
+    monkeypatch.setattr(classifier, "CLASSIFIER_PATH", tmp_path / "classifier.pt")
+    assert quality.stored_reference() is not None  # the same weights: still valid
+    state["out.bias"] = state["out.bias"] + 0.01
+    save_tensors_atomic(tmp_path / "classifier.pt", state)
+    assert quality.stored_reference() is None  # other weights: measured again, never reused
+    (tmp_path / quality.REFERENCE_NAME).write_bytes(b"damaged")
+    assert quality.stored_reference() is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: one line, exit 2; a failure: one line, exit 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "RUN", "--seed", str(2**70)], "--seed"),
+    (["evaluate", "RUN", "--seed", str(MAX_SEED + 1)], "--seed"),
+    (["floor", "--per-digit", "10", "--seed", "-1"], "--seed"),
+    (["train-classifier", "--seed", "-5"], "--seed"),
+    (["evaluate", "RUN", "--epochs", "1-10000000000"], "no saved weights for epoch 5"),
+    (["evaluate", "RUN", "--epochs", "3-2"], "--epochs"),
+    (["test-accuracy", "--classifier", "/nonexistent/classifier.pt"], "no such file"),
+    (["evaluate", "RUN", "--averaged"], "no weight-averaged generator"),
+])
+def test_cli_wrong_input_exits_2_with_one_line(cgan_run, capsys, argv, message):
+    argv = [str(cgan_run.path) if a == "RUN" else a for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        metrics.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_parse_epochs_checks_huge_ranges_without_spelling_them_out():
+    assert metrics.parse_epochs("2-3,1", [1, 2, 3, 4]) == [1, 2, 3]
+    with pytest.raises(ValueError, match="epoch 5, 6, 7, 8, 9 ..."):
+        metrics.parse_epochs("1-" + "9" * 30, [1, 2, 3, 4])
+
+
+def read_only_command(folder: Path, command: list[str]) -> list[str]:
+    """`command` run with `folder` on a read-only file system (root ignores file modes: a private
+    read-only bind mount in a user namespace then), or with write permission removed."""
+    import os
+
+    if os.geteuid() != 0:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        return command
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to make a read-only file system as root")
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, str(folder), *command]
+
+
+def test_cli_evaluates_a_read_only_run_without_writing(cgan_run, tmp_path):
+    """A run on a read-only file system: measured, printed, said so, nothing written."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder = tmp_path / "readonly"
+    run = Run(shutil.copytree(cgan_run.path, folder / "run"))
+    before = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+    command = read_only_command(folder, [
+        sys.executable, "-m", "cgan.metrics", "evaluate", str(run.path), "--epochs", "4",
+        "--per-digit", "20"])
+    try:
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "measuring without storing" in result.stderr
+    assert result.stdout.startswith("[  4/4] acc: ")
+    assert {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()} == before  # no new file
