@@ -1,0 +1,94 @@
+"""The discriminator's verdict: how sure D is that a digit is a real one of the label asked.
+
+D maps (image, label) to a logit; ``sigmoid(logit)`` is its probability that the image is a real
+MNIST digit *of that label*. During training D is shown real digits with their own labels and
+generated digits with the labels they were asked for, so a real 3 presented as "8" may well be
+called fake: D judges the pair, not the picture alone.
+
+Per epoch, ``epoch_view`` asks D about a fixed set of real test digits and about as many digits
+from the same epoch's generator (fixed noise), and reports both sets of probabilities and the
+fraction D gets right (real called real, generated called fake, at the 0.5 threshold).
+Early in training D wins easily (near 100 %); as the game settles it drifts towards 50 %: the
+generator's digits fool it about as often as not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cgan.data import mnist_in_memory, to_unit_range
+from cgan.models import NUM_CLASSES
+from cgan.sampling import generate, noise
+
+VIEW_SEED = 20261127  # names the real digits and the noise of the per-epoch view; never a user's seed
+DEFAULT_PER_DIGIT = 100
+BINS = np.linspace(0.0, 1.0, 21)  # histogram edges: twenty bins of 0.05
+
+
+@torch.no_grad()
+def verdict(discriminator: torch.nn.Module, images_uint8: np.ndarray, labels, batch: int = 1000) -> np.ndarray:
+    """D's probability that each image is a real digit of its label: float (N,) in [0, 1]."""
+    device = next(discriminator.parameters()).device
+    images = to_unit_range(images_uint8)
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise ValueError("labels are 0-9")
+    out = [
+        torch.sigmoid(discriminator(images[i : i + batch].to(device), labels[i : i + batch].to(device))).cpu()
+        for i in range(0, len(labels), batch)
+    ]
+    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+
+def verdict_for_every_label(discriminator: torch.nn.Module, image_uint8: np.ndarray) -> np.ndarray:
+    """(10,) D's probability that one image is a real digit of each label 0-9."""
+    return verdict(discriminator, np.repeat(image_uint8[None], NUM_CLASSES, axis=0), np.arange(NUM_CLASSES))
+
+
+def real_test_digits(per_digit: int = DEFAULT_PER_DIGIT, seed: int = VIEW_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """`per_digit` MNIST test images of each digit, chosen by `seed`: (images, labels)."""
+    mnist = mnist_in_memory()
+    rng = np.random.default_rng(seed)
+    chosen = np.concatenate(
+        [rng.choice(np.flatnonzero(mnist.test_labels == d), size=per_digit, replace=False) for d in range(NUM_CLASSES)]
+    )
+    return mnist.test_images[chosen], mnist.test_labels[chosen]
+
+
+@dataclass(frozen=True)
+class EpochView:
+    """What D thought at one epoch of real test digits and of that epoch's generated digits."""
+
+    epoch: int
+    real: np.ndarray  # D(x) of each real digit
+    generated: np.ndarray  # D(G(z)) of each generated digit
+
+    @property
+    def fraction_right(self) -> float:
+        """Real called real and generated called fake (threshold 0.5), over both sets."""
+        right = np.count_nonzero(self.real > 0.5) + np.count_nonzero(self.generated <= 0.5)
+        return right / (len(self.real) + len(self.generated))
+
+    def histograms(self, bins: np.ndarray = BINS) -> tuple[np.ndarray, np.ndarray]:
+        """Counts of D(x) per bin for the real and for the generated digits."""
+        return np.histogram(self.real, bins)[0], np.histogram(self.generated, bins)[0]
+
+
+def epoch_view(run, epoch: int, per_digit: int = DEFAULT_PER_DIGIT, seed: int = VIEW_SEED) -> EpochView:
+    """D of `epoch` (cgan.runs.Run) on real test digits and on the same epoch's generated digits
+    (the same number, the same labels, noise named by `seed`)."""
+    discriminator = run.load_discriminator(epoch)
+    generator = run.load_generator(epoch)
+    images, labels = real_test_digits(per_digit, seed)
+    generated = generate(generator, labels, noise(seed, len(labels)))
+    return EpochView(epoch, verdict(discriminator, images, labels), verdict(discriminator, generated, labels))
+
+
+def view_epochs(run) -> list[int]:
+    """Complete epochs with both discriminator and generator weights: the ones D's view can show."""
+    return sorted(set(run.discriminator_epochs()) & set(run.weight_epochs()))
