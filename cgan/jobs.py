@@ -1,33 +1,29 @@
-"""Training jobs: runs of ``python -m cgan.train`` started from the app, detached and listed from disk.
+"""Training jobs: start, stop, resume and delete runs of ``python -m cgan.train``.
 
-A job is one trainer process writing one run directory. It is launched as the command line a person
-would type (an argument list, never a shell), from the repository root, in a session of its own
-with no stdin, so closing the browser tab or restarting the app does not stop it. Everything about
-it is on disk, so any app process (or a later one) can list and control it::
+A job is a run being trained, and everything about it lives in the run directory (cgan.runs): the
+configuration in config.json, the launch (the trainer's arguments, device, pid) and how the
+trainer ended in status.json, a stop request in .stop_requested, and whether a trainer is alive in
+the trainer lock. ``Run.state()`` reads them for every page and command, so a run started at a
+terminal is listed, watched and stopped exactly like one started from the app, and any app
+process (or a later one) sees the same jobs.
 
-    checkpoints_root()/.jobs/
-        lock            held (fcntl.flock) while a start or resume checks the job limit and launches,
-                        and while a delete removes a run
-        <run>.json      {"name", "path", "arguments", "device", "epochs", "created_at",
-                         "started_at", "pid", "pid_started", "stop_requested_at"}
+A trainer is launched as the command line a person would type (an argument list, never a shell),
+from the repository root, in a session of its own with no stdin and its output in the run's
+train.log, so closing the browser tab or restarting the app does not stop it. A thread of the
+launching process waits on it, so a trainer that exits does not linger as a zombie.
 
-A job's state combines its process with the run's status.json (see cgan.runs):
+The job states are the run's (running, finished, stopped, interrupted, failed) plus "stopping": a
+running trainer that was asked to stop after the epoch it is training.
 
-    running, stopping              the process is alive (stopping: Stop was pressed)
-    finished, stopped, failed      the trainer wrote so in status.json before it exited
-    interrupted                    the process is gone without saying so (killed, machine off):
-                                   resume continues from the last complete epoch
-
-"Alive" means: a process with the recorded pid exists, started at the recorded kernel start time
-(so a recycled pid does not count) and is not a zombie. A thread of the process that launched a
-trainer waits on it, so a trainer that exits does not linger as a zombie while the app runs.
+``checkpoints_root()/.jobs.lock`` is held (fcntl.flock) while a start or resume checks the job
+limit and launches, and while a delete removes a run. (Older versions kept job records in
+``checkpoints/.jobs/``; that folder is no longer read.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -38,23 +34,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cgan.models import MODELS
 from cgan.runs import (
-    EpochRecord, Run, check_run_name, checkpoints_root, process_start_time, write_json_atomic,
+    EpochRecord, Run, RunError, check_run_name, checkpoints_root, process_start_time,
 )
+from cgan.train import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-JOBS_FOLDER = ".jobs"
+LOCK_NAME = ".jobs.lock"
 ACTIVE = ("running", "stopping")
 RESUMABLE = ("stopped", "interrupted")
 DEFAULT_MAX_JOBS = 1  # two trainers on a laptop's CPU only make both slow
 
-# Bounds for a run started from the app (the CLI is more permissive).
-MAX_EPOCHS = 1000
-MAX_BATCH_SIZE = 4096
-TRAIN_IMAGES = 60000
-MAX_SEED = 2**31 - 1
-MAX_WIDTH = 4.0
+# How the form names each configuration field in its messages.
+FIELD_LABELS = {
+    "model": "Model", "epochs": "Epochs", "batch_size": "Batch size", "lr": "Learning rate",
+    "beta1": "Adam beta1", "beta2": "Adam beta2", "seed": "Seed", "width": "Width",
+    "limit": "Training images", "keep": "Weights kept", "metrics_every": "Quality every",
+}
 
 
 class JobError(RuntimeError):
@@ -79,8 +75,8 @@ def available_devices() -> list[str]:
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
-def jobs_dir(root: str | Path | None = None) -> Path:
-    return Path(root if root is not None else checkpoints_root()) / JOBS_FOLDER
+def _root(root: str | Path | None) -> Path:
+    return Path(root if root is not None else checkpoints_root())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,36 +96,26 @@ class JobRequest:
     device: str = "cpu"
     width: float = 1.0
     limit: int | None = None
+    metrics_every: int = 0
+
+    def config(self) -> TrainConfig:
+        return TrainConfig(
+            model=self.model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            seed=self.seed, width=self.width, limit=self.limit, metrics_every=self.metrics_every,
+        )
 
     def problems(self, root: str | Path | None = None, devices: list[str] | None = None) -> dict[str, str]:
-        root = Path(root if root is not None else checkpoints_root())
+        """Field -> one line: the training configuration's own check (TrainConfig.problems),
+        then what only a job adds (a free, safe run name; a device this machine has)."""
         problems: dict[str, str] = {}
         try:
             check_run_name(self.name)
-            if (root / self.name).exists():
+            if (_root(root) / self.name).exists():
                 problems["name"] = f"A run named {self.name} already exists: choose another name."
         except ValueError as exc:
             problems["name"] = f"{str(exc)[0].upper()}{str(exc)[1:]}."
-        if self.model not in MODELS:
-            problems["model"] = f"Model: one of {', '.join(sorted(MODELS))}."
-        if not 1 <= self.epochs <= MAX_EPOCHS:
-            problems["epochs"] = f"Epochs: 1 to {MAX_EPOCHS}."
-        images = self.limit or TRAIN_IMAGES
-        if self.limit is not None and not 1 <= self.limit <= TRAIN_IMAGES:
-            problems["limit"] = f"Training images: 1 to {TRAIN_IMAGES:,}, or empty for all of them."
-            images = TRAIN_IMAGES
-        largest_batch = min(MAX_BATCH_SIZE, images)
-        if not 1 <= self.batch_size <= largest_batch:
-            problems["batch_size"] = (
-                f"Batch size: 1 to {largest_batch:,}"
-                + (" (no more than the training images)." if largest_batch == images else ".")
-            )
-        if not 0 < self.lr <= 1:
-            problems["lr"] = "Learning rate: more than 0 and at most 1."
-        if not 0 <= self.seed <= MAX_SEED:
-            problems["seed"] = f"Seed: 0 to {MAX_SEED:,}."
-        if self.model == "cdcgan" and not 0 < self.width <= MAX_WIDTH:
-            problems["width"] = f"Width: more than 0 and at most {MAX_WIDTH:g} (1 = the report's channels)."
+        for name, message in self.config().problems().items():
+            problems[name] = f"{FIELD_LABELS.get(name, name)}: {message}."
         if self.device not in (devices or available_devices()):
             problems["device"] = f"Device: {self.device} is not available here."
         return problems
@@ -148,13 +134,13 @@ class JobRequest:
             args += ["--width", repr(float(self.width))]
         if self.limit is not None:
             args += ["--limit", str(self.limit)]
+        if self.metrics_every:
+            args += ["--metrics-every", str(self.metrics_every)]
         return args + ["--out", str(path)]
 
 
 # ---------------------------------------------------------------------------------------------
 # Processes
-
-
 
 # Trainers this Python process started. A thread waits on each, so one that exits is reaped at
 # once instead of lingering as a zombie for as long as the app runs; its exit status stays here.
@@ -166,52 +152,75 @@ def _adopt(process: subprocess.Popen) -> None:
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
 
 
-def _exit_status(pid: int) -> int | None:
-    """The exit status of our child `pid`, which has exited; None if it is not our child."""
-    child = _children.get(pid)
-    if child is None:
-        return None
+def _exit_status(pid: int | None) -> int | None:
+    """The exit status of our child `pid` once it has exited; None while it is still exiting (a
+    trainer releases its run a moment before its process ends) or if it is not our child."""
+    child = _children.get(pid) if pid else None
+    return None if child is None else child.poll()
+
+
+def trainer_command(arguments: list[str]) -> list[str]:
+    """The command line a person would type, as an argument list (never through a shell)."""
+    return [sys.executable, "-m", "cgan.train", *arguments]
+
+
+def _launch(run: Run, arguments: list[str], device: str, append: bool) -> subprocess.Popen:
+    """Start the trainer and record the launch in the run's status.json."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    launched_at = time.time()
     try:
-        return child.wait(timeout=2)  # its waiting thread reaps it within moments
-    except subprocess.TimeoutExpired:
-        return None
+        with open(run.log_path, "ab" if append else "wb") as log:
+            process = subprocess.Popen(
+                trainer_command(arguments),
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own session: no signal from the app's terminal reaches it
+            )
+    except OSError as exc:
+        raise JobError(f"Could not start the trainer: {exc.strerror or exc}") from None
+    _adopt(process)
+    # The trainer needs seconds to import torch before it writes its own status.
+    run.write_status(
+        "starting", pid=process.pid, pid_started=process_start_time(process.pid),
+        arguments=arguments, device=device, launched_at=launched_at,
+    )
+    return process
 
 
 # ---------------------------------------------------------------------------------------------
-# The job record
+# A run seen as a job
 
 
 @dataclass
 class Job:
-    name: str
-    path: str
-    arguments: list[str]
-    device: str
-    epochs: int
-    created_at: float
-    started_at: float
-    pid: int
-    pid_started: str | None
-    stop_requested_at: float | None = None
-    # Read from the process and the run directory by refresh(), not stored:
-    returncode: int | None = field(default=None, compare=False)  # known to the launching process
-    state: str = field(default="running", compare=False)
-    history: list[EpochRecord] = field(default_factory=list, compare=False)
-    message: str = field(default="", compare=False)
-    epochs_total: int = field(default=0, compare=False)
+    """One run as a training job, read from its directory by `read(run)`."""
 
-    STORED = (
-        "name", "path", "arguments", "device", "epochs", "created_at", "started_at", "pid",
-        "pid_started", "stop_requested_at",
-    )
+    run: Run
+    state: str = "interrupted"
+    history: list[EpochRecord] = field(default_factory=list)
+    epochs_total: int = 0
+    message: str = ""
+    device: str = ""
+    arguments: list[str] = field(default_factory=list)
+    started_at: float = 0.0  # when the newest trainer process of the run began
+    pid: int | None = None
+    pid_started: str | None = None
+    returncode: int | None = None  # known to the process that launched the trainer only
+
+    @classmethod
+    def read(cls, run: Run) -> Job:
+        return cls(run).refresh()
 
     @property
-    def run(self) -> Run:
-        return Run(self.path)
+    def name(self) -> str:
+        return self.run.name
 
     @property
-    def record_path(self) -> Path:
-        return Path(self.path).parent / JOBS_FOLDER / f"{self.name}.json"
+    def path(self) -> str:
+        return str(self.run.path)
 
     @property
     def log_path(self) -> Path:
@@ -227,48 +236,55 @@ class Job:
 
     @property
     def resumable(self) -> bool:
-        return self.state in RESUMABLE
+        return self.state in RESUMABLE and self.run.exists() and not self.slimmed
+
+    @property
+    def slimmed(self) -> bool:
+        """A shipped run: its resume state was dropped, it cannot be continued."""
+        try:
+            return "slimmed" in self.run.config()
+        except RunError:
+            return False
 
     @property
     def epochs_done(self) -> int:
         return self.history[-1].epoch if self.history else 0
 
-    def save(self) -> None:
-        write_json_atomic(self.record_path, {key: getattr(self, key) for key in self.STORED})
-
-    @classmethod
-    def load(cls, record_path: Path) -> "Job | None":
-        try:
-            data = json.loads(record_path.read_text())
-            return cls(**{key: data[key] for key in cls.STORED})
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
     def is_alive(self) -> bool:
-        return self.pid_started is not None and process_start_time(self.pid) == self.pid_started
+        return self.run.trainer_alive()
 
-    def refresh(self) -> "Job":
-        """Read the process and the run directory again; record the exit status once known."""
-        alive = self.is_alive()
-        self.returncode = None if alive else _exit_status(self.pid)
+    def refresh(self) -> Job:
+        """Read the run directory again. Never raises: a damaged run says so in `message`."""
         run = self.run
         status = run.status()
-        if status.get("updated_at", 0) < self.started_at:
-            status = {}  # written by an earlier process of this run
-        self.history = run.history()
-        self.epochs_total = int(status.get("epochs_total") or self.epochs)
+        self.state = run.state()
+        if self.state == "running" and run.stop_requested() is not None:
+            self.state = "stopping"
         self.message = str(status.get("message") or "")
-        if alive:
-            self.state = "stopping" if self.stop_requested_at else "running"
-        elif status.get("state") in ("finished", "stopped", "failed"):
-            self.state = status["state"]
-        elif self.stop_requested_at:
-            self.state = "stopped"  # Stop reached it before it could write its status
-        elif (self.returncode is not None and self.returncode > 0) or self._failure_line():
-            self.state = "failed"  # refused its arguments or its data before it began
-            self.message = self.message or self._failure_line()
-        else:
-            self.state = "interrupted"
+        try:
+            self.history = run.history()
+        except RunError as exc:
+            self.history, self.message = [], str(exc)
+        if self.state == "failed" and not self.message:
+            self.message = run.failure_line()
+        self.device = str(status.get("device") or "")
+        arguments = status.get("arguments")
+        self.arguments = [str(a) for a in arguments] if isinstance(arguments, list) else []
+        try:
+            self.pid = int(status["pid"]) if "pid" in status else None
+        except (TypeError, ValueError):
+            self.pid = None
+        self.pid_started = status.get("pid_started")
+        self.started_at = _number(status.get("updated_at") if status.get("state") == "running"
+                                  else status.get("launched_at"))
+        total = status.get("epochs_total")
+        if total is None:
+            try:
+                total = run.config().get("epochs")
+            except RunError:
+                total = None
+        self.epochs_total = int(_number(total))
+        self.returncode = None if self.active else _exit_status(self.pid)
         return self
 
     # -- what the page shows ---------------------------------------------------------------------
@@ -286,24 +302,22 @@ class Job:
         return max(0.0, (self.epochs_total - self.epochs_done) * per_epoch - since_last)
 
     def log_tail(self, lines: int = 12) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 16384))
-                text = f.read().decode(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.run.log_tail(lines)
 
-    def _failure_line(self) -> str:
-        """The trainer's own error line (arguments, data, run), or a traceback's last line."""
-        lines = [line.strip() for line in self.log_tail(40).splitlines() if line.strip()]
-        for line in reversed(lines):
-            if line.startswith("error:") or ": error: " in line:
-                return line[:200]
-            if line.startswith("Traceback"):
-                return lines[-1][:200]
-        return ""
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _created_at(job: Job) -> float:
+    try:
+        created = job.run.config().get("created_at")
+    except RunError:
+        created = None
+    return _number(created) or _number(job.run.status().get("launched_at"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,41 +326,40 @@ class Job:
 
 @contextlib.contextmanager
 def _locked(root: Path):
-    """One start or resume at a time across threads and app processes (flock is per open file)."""
-    folder = jobs_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "lock", "a") as lock:
+    """One start, resume or delete at a time across threads and app processes (flock is per
+    open file, so threads of one process exclude each other too)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_NAME, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
-def _root(root: str | Path | None) -> Path:
-    return Path(root if root is not None else checkpoints_root())
-
-
 def list_jobs(root: str | Path | None = None) -> list[Job]:
-    """Every job under `root`, newest first, with its current state."""
-    folder = jobs_dir(root)
-    if not folder.is_dir():
+    """Every run under `root` that was trained here or is being trained (shipped runs, which
+    cannot be continued, are not jobs), newest first, each with its current state."""
+    root = _root(root)
+    if not root.is_dir():
         return []
     jobs = []
-    for record_path in folder.glob("*.json"):
-        job = Job.load(record_path)
-        if job is None:
+    for path in root.iterdir():
+        if path.name.startswith(".") or not path.is_dir():
             continue
-        job.refresh()
-        if not job.active and not Path(job.path).exists():
-            # The run was deleted by hand: forget the job too.
-            record_path.unlink(missing_ok=True)
+        run = Run(path)
+        if not (run.config_path.exists() or run.status_path.exists()):
+            continue  # not a run, or a launch a moment before it records itself
+        job = Job.read(run)
+        if job.slimmed and not job.active:
             continue
         jobs.append(job)
-    return sorted(jobs, key=lambda job: job.created_at, reverse=True)
+    return sorted(jobs, key=_created_at, reverse=True)
 
 
 def get_job(name: str, root: str | Path | None = None) -> Job | None:
     check_run_name(name)
-    job = Job.load(jobs_dir(root) / f"{name}.json")
-    return job.refresh() if job else None
+    run = Run(_root(root) / name)
+    if not (run.config_path.exists() or run.status_path.exists()):
+        return None
+    return Job.read(run)
 
 
 def _check_capacity(root: Path, max_running: int | None) -> None:
@@ -358,27 +371,6 @@ def _check_capacity(root: Path, max_running: int | None) -> None:
             f"running ({', '.join(running)}): stop one or wait for it to finish.",
             field="capacity",
         )
-
-
-def trainer_command(arguments: list[str]) -> list[str]:
-    """The command line a person would type, as an argument list (never through a shell)."""
-    return [sys.executable, "-m", "cgan.train", *arguments]
-
-
-def _launch(arguments: list[str], log_path: Path, append: bool) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "ab" if append else "wb") as log:
-        process = subprocess.Popen(
-            trainer_command(arguments),
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own session: no signal from the app's terminal reaches it
-        )
-    _adopt(process)
-    return process
 
 
 def start(
@@ -394,54 +386,55 @@ def start(
     if problems:
         field_name, message = next(iter(problems.items()))
         raise JobError(message, field=field_name)
-    path = root / request.name
+    run = Run(root / request.name)
     with _locked(root):
         _check_capacity(root, max_running)
         try:
-            path.mkdir()  # atomic: of two starts with one name, exactly one gets here
+            run.path.mkdir()  # atomic: of two starts with one name, exactly one gets here
         except FileExistsError:
             raise JobError(
                 f"A run named {request.name} already exists: choose another name.", field="name"
             ) from None
-        now = time.time()
-        job = Job(
-            name=request.name, path=str(path), arguments=request.arguments(path),
-            device=request.device, epochs=request.epochs, created_at=now, started_at=now,
-            pid=0, pid_started=None,
-        )
         try:
-            process = _launch(job.arguments, job.log_path, append=False)
-        except OSError as exc:
-            shutil.rmtree(path, ignore_errors=True)  # the launch log may already be there
-            raise JobError(f"Could not start the trainer: {exc}") from None
-        job.pid, job.pid_started = process.pid, process_start_time(process.pid)
-        job.save()
-    return job.refresh()
+            process = _launch(run, request.arguments(run.path), request.device, append=False)
+        except JobError:
+            shutil.rmtree(run.path, ignore_errors=True)  # the launch log may already be there
+            raise
+    job = Job.read(run)
+    job.returncode = None if job.active else _exit_status(process.pid)
+    return job
 
 
 def resume(name: str, root: str | Path | None = None, max_running: int | None = None) -> Job:
-    """Continue a stopped or interrupted job from its last complete epoch."""
+    """Continue a stopped or interrupted run from its last complete epoch."""
     root = _root(root)
     with _locked(root):
         job = get_job(name, root)
         if job is None:
-            raise JobError(f"No job named {name}.")
-        if not job.resumable:
-            raise JobError(f"{name} is {job.state}; only stopped or interrupted runs can be resumed.")
+            raise JobError(f"No run named {name}.")
+        if job.state not in RESUMABLE or job.slimmed:
+            what = "a shipped run" if job.slimmed else job.state
+            raise JobError(f"{name} is {what}; only stopped or interrupted runs can be resumed.")
         _check_capacity(root, max_running)
+        device = job.device or _trained_on(job.run)
         if job.run.exists():
-            arguments = ["--resume", "--out", job.path, "--device", job.device]
-        else:  # killed before it wrote its configuration: nothing to continue, start it again
+            arguments = ["--resume", "--out", str(job.run.path), "--device", device]
+        elif job.arguments:  # killed before it wrote its configuration: start it again
             arguments = job.arguments
-        job.started_at = time.time()
-        try:
-            process = _launch(arguments, job.log_path, append=True)
-        except OSError as exc:
-            raise JobError(f"Could not start the trainer: {exc}") from None
-        job.pid, job.pid_started = process.pid, process_start_time(process.pid)
-        job.stop_requested_at = None
-        job.save()
-    return job.refresh()
+        else:
+            raise JobError(f"{name} has no configuration to continue from; delete it.")
+        job.run.clear_stop_request()
+        _launch(job.run, arguments, device, append=True)
+    return Job.read(job.run)
+
+
+def _trained_on(run: Run) -> str:
+    """The device type a run's resume state was trained on (runs from before status.json kept
+    the device)."""
+    try:
+        return str(run.load_resume_state().get("device_type", "cpu"))
+    except RunError:
+        return "cpu"
 
 
 def stop(name: str, root: str | Path | None = None) -> Job:
@@ -450,27 +443,33 @@ def stop(name: str, root: str | Path | None = None) -> Job:
     job = get_job(name, root)
     if job is None or not job.active:
         raise JobError(f"{name} is not running.")
+    if job.pid is None or process_start_time(job.pid) != job.pid_started:
+        raise JobError(f"{name} is starting; press Stop again in a moment.")
+    if job.run.stop_requested() is None:
+        job.run.request_stop()
     try:
         os.kill(job.pid, signal.SIGTERM)
     except ProcessLookupError:  # it ended between the check and the signal
-        raise JobError(f"{name} is not running.") from None
-    job.stop_requested_at = job.stop_requested_at or time.time()
-    job.save()
+        pass
     return job.refresh()
 
 
 def delete(name: str, root: str | Path | None = None) -> None:
-    """Delete a job's run directory and record. A running job is never deleted."""
+    """Delete a run. A running one, or a shipped one, is never deleted here."""
     root = _root(root)
     with _locked(root):
         job = get_job(name, root)
         if job is None:
-            raise JobError(f"No job named {name}; only runs trained from here can be deleted here.")
-        if job.active:
-            raise JobError(f"{name} is {job.state}: stop it before deleting it.")
-        path = Path(job.path)
+            raise JobError(f"No run named {name}.")
+        if job.slimmed:
+            raise JobError(f"{name} is a shipped run; delete it by hand if you mean to.")
+        path = job.run.path
         if path.parent.resolve() != root.resolve():
             raise JobError(f"{name}: its run is not in {root}; delete it by hand.")
-        shutil.rmtree(path, ignore_errors=True)
-        job.record_path.unlink(missing_ok=True)
-
+        if job.active:
+            raise JobError(f"{name} is {job.state}: stop it before deleting it.")
+        try:
+            with job.run.trainer_lock():  # no trainer may start in it while it goes
+                shutil.rmtree(path, ignore_errors=True)
+        except RunError:
+            raise JobError(f"{name} is running: stop it before deleting it.") from None

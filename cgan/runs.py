@@ -22,11 +22,13 @@ only reserves the folder, points the trainer's output at ``train.log`` and delet
                                  the training RNG state, the epoch and its history record (absent
                                  from slimmed runs, which cannot be continued)
     status.json                  what the trainer is doing: {"state": starting|running|finished|
-                                 stopped|failed, "updated_at", "epochs_total", and "pid",
-                                 "pid_started", "device" while running, "epochs_done" at the end,
+                                 stopped|failed, "updated_at", "epochs_total", "pid" and
+                                 "pid_started" of the newest trainer process, "device",
+                                 "epochs_done" at the end,
                                  "message" on failure}; a launcher (cgan.jobs) writes "starting"
-                                 with the trainer's "arguments", "device" and pid before the
-                                 trainer writes anything
+                                 with the trainer's "arguments", "device", "launched_at" and pid
+                                 before the trainer writes anything; these launch fields and the
+                                 pid carry over to every later status
     train.log                    the trainer's output when it runs as a background job
     .trainer.lock                held (fcntl.flock) by the one trainer writing the run, for its
                                  whole lifetime: a second trainer refuses, and readers tell a live
@@ -81,6 +83,10 @@ CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 def checkpoints_root() -> Path:
     """Where runs live: $CGAN_CHECKPOINTS if set, else the repository's checkpoints/ folder."""
     return Path(os.environ.get("CGAN_CHECKPOINTS") or CHECKPOINTS)
+
+
+# status.json fields that describe the launch and outlive the trainer process (see write_status).
+LAUNCH_FIELDS = ("arguments", "device", "launched_at", "pid", "pid_started")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -651,7 +657,12 @@ class Run:
         write_json_atomic(self.config_path, config)
 
     def write_status(self, state: str, **fields) -> None:
-        data = {"state": state, "updated_at": time.time(), **fields}
+        """Replace status.json. The launch request (the trainer's arguments, its device, when it
+        was launched, its pid) carries over from the previous status unless given again, so the
+        run keeps it after its trainer ends."""
+        previous = self.status()
+        kept = {key: previous[key] for key in LAUNCH_FIELDS if key in previous and key not in fields}
+        data = {"state": state, "updated_at": time.time(), **kept, **fields}
         write_json_atomic(self.status_path, data)
 
     def write_epoch(

@@ -50,7 +50,7 @@ def screenshot_on_failure(page, path):
 def root(tmp_path):
     yield tmp_path
     for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
-        if job.is_alive():
+        if job.is_alive() and job.pid:
             os.kill(job.pid, signal.SIGKILL)
 
 

@@ -31,10 +31,13 @@ def wait_for(condition, timeout: float = 90, every: float = 0.1, what: str = "co
 
 
 def settled(name: str, root: Path) -> jobs.Job:
-    """The job once its process has gone."""
-    return wait_for(
-        lambda: (job := jobs.get_job(name, root)) and not job.active and job, what=f"{name} to end"
-    )
+    """The job once its process has gone (its exit status is known to this process, which
+    launched it, once the process has ended, a moment after the run says how it ended)."""
+    def ended():
+        job = jobs.get_job(name, root)
+        ours = job is not None and job.pid in jobs._children
+        return job and not job.active and (job.returncode is not None or not ours) and job
+    return wait_for(ended, what=f"{name} to end")
 
 
 def quick(name: str, **overrides) -> jobs.JobRequest:
@@ -63,7 +66,7 @@ def root(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
     yield tmp_path
     for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
-        if job.is_alive():
+        if job.is_alive() and job.pid:
             os.kill(job.pid, signal.SIGKILL)
 
 
@@ -90,8 +93,11 @@ def test_a_job_trains_detached_and_its_epochs_are_listed(root):
     assert job.eta_seconds() is None
     # The process was reaped: no zombie left behind by the process that started it.
     wait_for(lambda: not Path(f"/proc/{job.pid}").exists(), timeout=10, what="the trainer to be reaped")
-    record = json.loads((root / ".jobs" / "demo.json").read_text())
-    assert record["pid"] == job.pid and record["arguments"] == job.arguments
+    # The launch request lives in the run itself: no record anywhere else.
+    status = json.loads(run.status_path.read_text())
+    assert status["pid"] == job.pid and status["arguments"] == job.arguments
+    assert status["device"] == "cpu" and isinstance(status["launched_at"], float)
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["demo"]
     assert [j.name for j in jobs.list_jobs(root)] == ["demo"]
 
 
@@ -107,7 +113,7 @@ def test_stop_ends_after_a_complete_epoch_and_the_limit_holds(root):
     with pytest.raises(jobs.JobError, match="already running") as refused:
         jobs.start(quick("extra"), root=root, max_running=1)
     assert refused.value.field == "capacity"
-    assert not (root / "extra").exists() and not (root / ".jobs" / "extra.json").exists()
+    assert not (root / "extra").exists() and not (root / ".jobs").exists()
     # A running job is never deleted.
     with pytest.raises(jobs.JobError, match="stop it"):
         jobs.delete("long", root)
@@ -183,19 +189,15 @@ def test_concurrent_starts_with_one_name_give_one_run(root):
         thread.join()
     assert len(started) == 1 and len(refused) == 5
     assert all(exc.field == "name" and "already exists" in str(exc) for exc in refused)
-    assert [path.name for path in (root / ".jobs").glob("*.json")] == ["race.json"]
+    assert [path.name for path in root.iterdir() if not path.name.startswith(".")] == ["race"]
     assert jobs.get_job("race", root).pid == started[0].pid  # the record is the winner's
 
 
 def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
-    # A record whose pid now belongs to another live process (this one) with another start time.
-    (root / "ghost").mkdir()
-    now = time.time()
-    ghost = jobs.Job(
-        name="ghost", path=str(root / "ghost"), arguments=[], device="cpu", epochs=3,
-        created_at=now, started_at=now, pid=os.getpid(), pid_started="1",
-    )
-    ghost.save()
+    # A status whose pid now belongs to another live process (this one) with another start time.
+    ghost = Run(root / "ghost")
+    ghost.path.mkdir()
+    ghost.write_status("running", pid=os.getpid(), pid_started="1", epochs_total=3, device="cpu")
     assert jobs.get_job("ghost", root).state == "interrupted"
     assert jobs.process_start_time(os.getpid()) is not None
 
@@ -229,10 +231,7 @@ def test_the_command_is_one_the_trainer_accepts(tmp_path):
 def test_eta_comes_from_the_steady_epochs_of_this_process():
     started = 1000.0
     record = lambda epoch, wall, at: EpochRecord(epoch, 1.0, 1.0, wall, wall, at)  # noqa: E731
-    job = jobs.Job(
-        name="eta", path="/nowhere/eta", arguments=[], device="cpu", epochs=10, created_at=0.0,
-        started_at=started, pid=0, pid_started=None, state="running", epochs_total=10,
-    )
+    job = jobs.Job(Run("/nowhere/eta"), state="running", epochs_total=10, started_at=started)
     # Epochs 1-2 came from an earlier process; epoch 3 warmed up this one; 4 and 5 are steady.
     job.history = [record(1, 9.0, 500), record(2, 9.0, 509), record(3, 6.0, 1010),
                    record(4, 2.0, 1012), record(5, 4.0, 1016)]
@@ -251,12 +250,14 @@ def test_eta_comes_from_the_steady_epochs_of_this_process():
         (dict(name="../outside"), "name", "Run name"),
         (dict(name=""), "name", "Run name"),
         (dict(name="taken"), "name", "already exists"),
-        (dict(epochs=0), "epochs", "Epochs: 1 to"),
-        (dict(epochs=100_000), "epochs", "Epochs: 1 to"),
+        (dict(epochs=0), "epochs", "Epochs: must be a whole number from 1 to"),
+        (dict(epochs=100_001), "epochs", "Epochs: must be a whole number from 1 to"),
         (dict(batch_size=0), "batch_size", "Batch size"),
-        (dict(batch_size=600), "batch_size", "no more than the training images"),
+        (dict(batch_size=600), "batch_size", "(the training images)"),
         (dict(lr=0.0), "lr", "Learning rate"),
         (dict(lr=3.0), "lr", "Learning rate"),
+        (dict(lr=float("inf")), "lr", "Learning rate"),
+        (dict(lr=float("nan")), "lr", "Learning rate"),
         (dict(seed=-1), "seed", "Seed"),
         (dict(limit=0), "limit", "Training images"),
         (dict(limit=70_000), "limit", "Training images"),

@@ -14,7 +14,8 @@ import streamlit as st
 from app import common
 from cgan import jobs
 from cgan.models import get_model
-from cgan.runs import checkpoints_root  # noqa: E402
+from cgan.limits import TRAIN_IMAGES
+from cgan.runs import RunError, checkpoints_root
 
 REFRESH_SECONDS = 2.0
 MODEL_KEY = "train_model"
@@ -220,18 +221,28 @@ def show_on_other_pages(name: str) -> None:
 
 
 def describe(job: jobs.Job) -> str:
-    options = dict(zip(job.arguments[::2], job.arguments[1::2]))
-    images = options.get("--limit")
-    parts = [
-        MODEL_LABELS.get(options.get("--model", ""), options.get("--model", "?")).split(" (")[0],
-        f"{int(images):,} images" if images else "all 60,000 images",
-        f"batch {options.get('--batch-size', '?')}",
-        f"lr {float(options.get('--lr', 'nan')):g}",
-        f"seed {options.get('--seed', '?')}",
-        job.device,
-    ]
-    if "--width" in options:
-        parts.insert(1, f"width {float(options['--width']):g}")
+    """The run's configuration in one line: from its config.json, or from the arguments it was
+    launched with while the trainer has not written that yet."""
+    try:
+        config = job.run.config()
+    except RunError:
+        options = dict(zip(job.arguments[::2], job.arguments[1::2], strict=False))
+        config = {key.lstrip("-").replace("-", "_"): value for key, value in options.items()}
+    try:
+        images = config.get("limit")
+        parts = [
+            MODEL_LABELS.get(str(config.get("model")), str(config.get("model", "?"))).split(" (")[0],
+            f"{int(images):,} images" if images else f"all {TRAIN_IMAGES:,} images",
+            f"batch {config.get('batch_size', '?')}",
+            f"lr {float(config.get('lr', 'nan')):g}",
+            f"seed {config.get('seed', '?')}",
+        ]
+        if config.get("model") == "cdcgan":
+            parts.insert(1, f"width {float(config.get('width', 1.0)):g}")
+    except (TypeError, ValueError):
+        parts = ["unreadable configuration"]
+    if job.device:
+        parts.append(job.device)
     return " · ".join(parts)
 
 
