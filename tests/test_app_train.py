@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,8 +15,10 @@ from streamlit.testing.v1 import AppTest
 
 from cgan import jobs
 from cgan.runs import Run
+from cgan.train import EXIT_STOPPED
 
-PAGE = Path(__file__).resolve().parent.parent / "app" / "views" / "train.py"
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "app" / "views" / "train.py"
 GOOD = dict(epochs=2, limit=500, batch_size=50, lr=0.001, seed=0)
 
 
@@ -176,3 +180,69 @@ def test_stop_then_resume_from_the_page(root):
     assert "running" in badges(page)[0]
     job = jobs.get_job("long", root)
     assert job.active and "--resume" in Path(f"/proc/{job.pid}/cmdline").read_text().split("\0")
+
+
+def start_at_a_terminal(root: Path, name: str) -> subprocess.Popen:
+    """A trainer started by hand, as a person would at a terminal (no app involved)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cgan.train", "--out", str(root / name), "--epochs", "300",
+         "--limit", "1000", "--batch-size", "100", "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root,
+    )
+
+
+def wait_for_epoch(run: Run, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not run.status_path.exists() or not run.epochs():
+        assert time.time() < deadline, "no epoch arrived"
+        time.sleep(0.2)
+
+
+def test_a_run_started_at_a_terminal_is_listed_and_stopped_here(root):
+    process = start_at_a_terminal(root, "cli-run")
+    try:
+        wait_for_epoch(Run(root / "cli-run"))
+        page = open_page()
+        assert any("running" in b for b in badges(page)), badges(page)
+        assert any(h.value.startswith("#### cli-run") for h in page.markdown)
+        press(page, "train_stop_cli-run")
+        assert "stopping" in badges(page)[0]
+        assert process.wait(timeout=120) == EXIT_STOPPED
+        page = watch(page, lambda p: "stopped" in badges(p)[0])
+        run = Run(root / "cli-run")
+        assert run.state() == "stopped" and run.status()["state"] == "stopped"
+        assert [b.key for b in page.button if b.key == "train_resume_cli-run"]
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_killed_trainer_has_one_answer_everywhere(root):
+    """kill -9: the run's state, the sidebar's reading and the Train page all say interrupted."""
+    from app.selection import training_state
+
+    process = start_at_a_terminal(root, "doomed")
+    run = Run(root / "doomed")
+    try:
+        wait_for_epoch(run)
+    finally:
+        process.kill()  # SIGKILL: the trainer cannot write how it ended
+        process.wait()
+    assert run.status()["state"] == "running"
+    assert run.state() == "interrupted"
+    assert training_state(run) == "interrupted"
+    page = open_page()
+    assert "interrupted" in badges(page)[0]
+    assert any("Resume continues" in w.value for w in page.warning)
+
+
+def test_old_job_records_are_ignored(root):
+    old = root / ".jobs"
+    old.mkdir()
+    (old / "lock").write_text("")
+    (old / "gone.json").write_text('{"name": "gone", "pid": 1}')
+    assert jobs.list_jobs(root) == []
+    page = open_page()
+    assert not badges(page)
+    assert any("No training" in i.value for i in page.info)
