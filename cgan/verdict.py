@@ -32,7 +32,7 @@ BINS = np.linspace(0.0, 1.0, 21)  # histogram edges: twenty bins of 0.05
 def verdict(discriminator: torch.nn.Module, images_uint8: np.ndarray, labels, batch: int = 1000) -> np.ndarray:
     """D's probability that each image is a real digit of its label: float (N,) in [0, 1]."""
     device = next(discriminator.parameters()).device
-    images = to_unit_range(images_uint8)
+    images = to_unit_range(np.array(images_uint8))  # a copy: MNIST's arrays are read-only
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
     if len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")

@@ -88,3 +88,80 @@ def test_bad_questions_are_refused(judged_run):
         verdict.verdict(discriminator, images, [1, 2, 3])
     with pytest.raises(ValueError, match="labels are 0-9"):
         verdict.verdict(discriminator, images, [10] * 10)
+
+
+# ---------------------------------------------------------------------------------------------
+# The discriminator's page (AppTest)
+
+import shutil  # noqa: E402
+
+from test_app import app, no_failure, texts  # noqa: E402
+from test_interpolate import shown_figures  # noqa: E402
+
+
+@pytest.fixture
+def served(monkeypatch, tmp_path, judged_run, cgan_run) -> Path:
+    """cgan-report with discriminator weights for every epoch, and old-run without any."""
+    shutil.copytree(judged_run.path, tmp_path / "cgan-report")
+    shutil.copytree(cgan_run.path, tmp_path / "old-run")
+    for file in (tmp_path / "old-run" / "weights").glob("discriminator_*.pt"):
+        file.unlink()
+    monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
+    return tmp_path
+
+
+def test_page_shows_ds_verdict_for_a_generated_and_a_real_digit(served):
+    run = Run(served / "cgan-report")
+    at = app("discriminator")
+    no_failure(at)
+    assert at.title[0].value == "The discriminator's verdict"
+    at.select_slider(key="discriminator_epoch").set_value(2).run()
+    at.segmented_control(key="discriminator_digit").set_value(6).run()
+    at.number_input(key="discriminator_seed").set_value(5).run()
+    no_failure(at)
+    caption, picture = shown_figures(at)[0]
+    assert caption == "A generated 6 (seed 5, epoch 2)"
+    image = generate(run.load_generator(2), [6], noise(5, 1))[0]
+    assert np.array_equal(picture[::10, ::10], image)
+    expected = verdict.verdict(run.load_discriminator(2), image[None], [6])[0]
+    assert at.metric[0].value == f"{expected:.0%} real"
+    assert "is this a real 6?" in at.metric[0].label
+    bars = at.get("plotly_chart")[0].proto.spec
+    assert '"If the label were' in bars
+
+    at.segmented_control(key="discriminator_source").set_value("A real digit").run()
+    no_failure(at)
+    caption, picture = shown_figures(at)[0]
+    assert caption == "A real 6 (MNIST training set, seed 5)"
+    expected = verdict.verdict(run.load_discriminator(2), picture[::10, ::10][None], [6])[0]
+    assert at.metric[0].value == f"{expected:.0%} real"
+
+
+def test_page_shows_ds_view_across_epochs(served):
+    run = Run(served / "cgan-report")
+    at = app("discriminator")
+    at.select_slider(key="discriminator_view_epoch").set_value(1).run()
+    no_failure(at)
+    view = verdict.epoch_view(run, 1, per_digit=50)
+    assert f"At epoch 1 D is right about {view.fraction_right:.0%}" in texts(at.caption)
+    charts = [chart.proto.spec for chart in at.get("plotly_chart")]
+    assert len(charts) == 3
+    assert "Epoch 1: what D says" in charts[1] and "How often D is right" in charts[2]
+    real_counts, _ = view.histograms()
+    import json
+
+    histogram = json.loads(charts[1])["data"]
+    assert histogram[0]["name"] == "Real test digits"
+    assert [int(c) for c in histogram[0]["y"]] == real_counts.tolist()
+    curve = json.loads(charts[2])["data"][0]
+    assert list(curve["x"]) == [1, 2, 3]
+
+
+def test_a_run_without_discriminator_weights_says_how_to_get_them(served):
+    at = app("discriminator")
+    at.sidebar.selectbox(key="run").set_value("old-run").run()
+    no_failure(at)
+    assert len(at.info) == 1
+    assert "Run old-run has no discriminator weights" in at.info[0].value
+    assert "python -m cgan.train" in at.info[0].value
+    assert not at.get("plotly_chart")
