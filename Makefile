@@ -1,10 +1,13 @@
-# make run  : set up .venv (idempotent) and open the app
+# make run  : set up .venv (idempotent) and open the app (make run PORT=8600: another port;
+#             make run NETWORK=1: the lecture hall's network too)
 # make test : set up .venv with the test packages and run every test
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+PORT ?= 8501
+NETWORK ?=
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test setup setup-test bench lint clean
@@ -25,7 +28,7 @@ setup: $(STAMP)
 setup-test: $(TEST_STAMP)
 
 run: $(STAMP)
-	$(PY) -m streamlit run app/main.py
+	$(PY) -m app --port $(PORT) $(if $(NETWORK),--network)
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q tests

@@ -1,9 +1,10 @@
 """Conditional GANs on MNIST: the teaching app.
 
+    python -m app                    (from anywhere: the launcher passes the project's settings)
     streamlit run app/main.py        (from the repository root; settings in streamlit_config.toml)
 
-The sidebar holds the page list and the run every page shows. Pages only read runs
-(cgan.runs) and draw from their generators (cgan.sampling); training happens elsewhere.
+The sidebar holds the page list, the run every page shows and the jobs training now. Pages only
+read runs (cgan.runs) and draw from their generators (cgan.sampling); training happens elsewhere.
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app import common  # noqa: E402
+from app.safety import exposure_warnings, keep_errors_private  # noqa: E402
+from app.style import PRESENTATION_CSS  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
+ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # local: no request leaves the machine
 
-st.set_page_config(page_title="Conditional GANs on MNIST", page_icon=":material/draw:",
-                   layout="wide")
+st.set_page_config(page_title="Conditional GANs on MNIST", page_icon=str(ICON), layout="wide")
+keep_errors_private()
 st.html(common.CSS)
+for level, message in exposure_warnings():
+    (st.error if level == "error" else st.warning)(message)
 
 
 def page(file: str, title: str, icon: str, **options) -> st.Page | None:
@@ -50,7 +56,14 @@ navigation = st.navigation([p for p in pages if p is not None], position="sideba
 
 with st.sidebar, common.page_errors():
     chosen = common.sidebar_run_picker()
+    common.sidebar_jobs()
+    common.presentation_toggle()
     if chosen is not None and common.training_state(chosen) == "running":
         common.follow_training(chosen)
+
+if common.presenting():
+    st.html(PRESENTATION_CSS)
+    st.button("Exit presentation", key="present_exit", icon=":material/close_fullscreen:",
+              on_click=common.stop_presenting)
 
 navigation.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -44,6 +45,29 @@ def cdcgan_run(tmp_path_factory) -> Run:
         tmp_path_factory.mktemp("runs") / "cdcgan-small", model="cdcgan", epochs=2, limit=1000,
         width=0.125, seed=2,
     )
+
+
+@pytest.fixture(scope="session")
+def long_run(tmp_path_factory) -> Run:
+    """80 one-batch epochs of a narrow CGAN, weights kept at 20, 50, 75 and the last (80) only."""
+    return make_run(tmp_path_factory.mktemp("runs") / "cgan-long", epochs=80, limit=150,
+                    width=0.25, keep="20,50,75", seed=3)
+
+
+@pytest.fixture(scope="session")
+def root(tmp_path_factory, cgan_run, cdcgan_run) -> Path:
+    """cgan-report (the preferred default, though older) and a newer cdcgan-small."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    shutil.copytree(cgan_run.path, folder / "cgan-report")
+    shutil.copytree(cdcgan_run.path, folder / "cdcgan-small")
+    (folder / "cdcgan-small" / "config.json").touch()  # newest config: listed first
+    return folder
+
+
+@pytest.fixture
+def checkpoints(monkeypatch, root) -> Path:
+    monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
+    return root
 
 
 @pytest.fixture(scope="session")

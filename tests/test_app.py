@@ -7,9 +7,11 @@ storage AppTest uses, scaled down again and compared with what cgan.runs and cga
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -23,15 +25,13 @@ from PIL import Image
 
 from cgan.runs import Run
 from cgan.sampling import generate, noise
-from conftest import ROOT, make_run
+from conftest import ROOT
 
 pytest.importorskip("streamlit")
-from streamlit.runtime.media_file_storage import MediaFileStorageError  # noqa: E402
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from streamlit.testing.v1 import app_test as app_test_module  # noqa: E402
 
 MAIN = str(ROOT / "app" / "main.py")
+GRID_SCALE = 3  # app.figures.GRID_SCALE: the evolution grid's enlargement
 TIMEOUT = 60
 
 
@@ -39,52 +39,36 @@ TIMEOUT = 60
 # Fixtures
 
 
-@pytest.fixture(scope="module")
-def long_run(tmp_path_factory) -> Run:
-    """80 one-batch epochs of a narrow CGAN, weights kept at 20, 50, 75 and the last (80) only."""
-    return make_run(tmp_path_factory.mktemp("runs") / "cgan-long", epochs=80, limit=150,
-                    width=0.25, keep="20,50,75", seed=3)
+class Shown:
+    """A picture a page showed: its caption and its pixels (grayscale)."""
+
+    def __init__(self, caption: str, data: bytes) -> None:
+        self.captions = [caption]
+        self.data = data
+        self.pixels = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+        self.mode = Image.open(io.BytesIO(data)).mode
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory, cgan_run, cdcgan_run) -> Path:
-    """cgan-report (the preferred default, though older) and a newer cdcgan-small."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    shutil.copytree(cgan_run.path, folder / "cgan-report")
-    shutil.copytree(cdcgan_run.path, folder / "cdcgan-small")
-    (folder / "cdcgan-small" / "config.json").touch()  # newest config: listed first
-    return folder
+FIGURE = re.compile(r'<figure class="cgan-figure"[^>]*>(.*?)</figure>', re.S)
+CAPTION = re.compile(r"<figcaption[^>]*>(.*?)</figcaption>", re.S)
+DATA = re.compile(r'src="data:image/png;base64,([^"]+)"')
+
+
+def images(at: AppTest) -> list[Shown]:
+    """Every picture on the page, in order: the pages send PNG data inside their HTML."""
+    found = []
+    for element in at.get("html"):
+        for figure in FIGURE.findall(element.proto.body):
+            caption = CAPTION.search(figure)
+            data = base64.b64decode(DATA.search(figure).group(1))
+            found.append(Shown(html.unescape(caption.group(1)) if caption else "", data))
+    return found
 
 
 @pytest.fixture
-def checkpoints(monkeypatch, root) -> Path:
-    monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
-    return root
-
-
-@pytest.fixture
-def pixels(monkeypatch):
-    """pixels(image_element, index=0) -> the uint8 array of an image the app showed."""
-    storages: list[MemoryMediaFileStorage] = []
-
-    class RecordingStorage(MemoryMediaFileStorage):
-        def __init__(self, endpoint: str) -> None:
-            super().__init__(endpoint)
-            storages.append(self)
-
-    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingStorage)
-
-    def read(element, index: int = 0) -> np.ndarray:
-        name = element.value[index].rsplit("/", 1)[-1]
-        for storage in reversed(storages):
-            try:
-                data = storage.get_file(name).content
-            except MediaFileStorageError:
-                continue
-            return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
-        raise AssertionError(f"image {name} was not stored")
-
-    return read
+def pixels():
+    """pixels(picture) -> the uint8 array of a picture the app showed."""
+    return lambda shown: shown.pixels
 
 
 def app(page: str | None = None) -> AppTest:
@@ -113,9 +97,10 @@ def first_tile(image: np.ndarray, columns: int) -> np.ndarray:
 
 
 def grid_part(image: np.ndarray, scale: int) -> np.ndarray:
-    """The 280x280 grid inside common.labelled_grid's picture (row labels are on the left)."""
-    size = 280 * scale
-    return image[:size, -size:][::scale, ::scale]
+    """The 280x280 grid inside common.labelled_grid's picture (row labels on the left, column
+    numbers above)."""
+    size, header = 280 * scale, max(20, 14 * scale)
+    return image[header : header + size, -size:][::scale, ::scale]
 
 
 def library_samples(run: Run, epoch: int, digit: int, seed: int, n: int) -> np.ndarray:
@@ -161,7 +146,7 @@ def test_every_page_opens_on_the_preferred_run(checkpoints):
         at.switch_page(f"views/{page}.py").run()
         no_failure(at)
         titles[page] = at.title[0].value
-        assert at.get("image") or page == "losses", page
+        assert images(at) or page == "losses", page
         assert at.sidebar.selectbox(key="run").value == "cgan-report"
     assert titles["generate"] == "Generate digits"
 
@@ -169,7 +154,7 @@ def test_every_page_opens_on_the_preferred_run(checkpoints):
 def test_the_chosen_run_is_kept_across_pages(checkpoints):
     at = app("generate")
     at.sidebar.selectbox(key="run").set_value("cdcgan-small").run()
-    assert "epoch 2" in at.get("image")[0].captions[0]
+    assert "epoch 2" in images(at)[0].captions[0]
     at.switch_page("views/evolution.py").run()
     assert at.sidebar.selectbox(key="run").value == "cdcgan-small"
     assert at.slider(key="evolution_epoch").value == 2
@@ -188,32 +173,32 @@ def test_generate_digit_seed_and_epoch(checkpoints, pixels):
     at.segmented_control(key="generate_digit").set_value(3).run()
     at.number_input(key="generate_seed").set_value(42).run()
     at.slider(key="generate_count").set_value(1).run()
-    three = pixels(at.get("image")[0])
-    assert at.get("image")[0].captions[0].startswith("Digit 3, seed 42, epoch 4")
+    three = pixels(images(at)[0])
+    assert images(at)[0].captions[0].startswith("Digit 3, seed 42, epoch 4")
     # What the page shows is what the library draws, enlarged with nearest neighbour.
     assert np.array_equal(first_tile(three, 1), library_samples(run, 4, 3, 42, 1)[0])
     assert three.shape[0] >= 28 * 8, "a single digit is shown large"
 
     at.segmented_control(key="generate_digit").set_value(7).run()
-    seven = pixels(at.get("image")[0])
+    seven = pixels(images(at)[0])
     assert not np.array_equal(three, seven)
 
     at.segmented_control(key="generate_digit").set_value(3).run()
-    assert np.array_equal(pixels(at.get("image")[0]), three), "same seed, same pixels"
+    assert np.array_equal(pixels(images(at)[0]), three), "same seed, same pixels"
     at.number_input(key="generate_seed").set_value(43).run()
-    assert not np.array_equal(pixels(at.get("image")[0]), three)
+    assert not np.array_equal(pixels(images(at)[0]), three)
 
     at.select_slider(key="generate_epoch").set_value(2).run()
-    assert at.get("image")[0].captions[0].startswith("Digit 3, seed 43, epoch 2")
-    assert np.array_equal(first_tile(pixels(at.get("image")[0]), 1),
+    assert images(at)[0].captions[0].startswith("Digit 3, seed 43, epoch 2")
+    assert np.array_equal(first_tile(pixels(images(at)[0]), 1),
                           library_samples(run, 2, 3, 43, 1)[0])
 
     at.slider(key="generate_count").set_value(5).run()
-    many = pixels(at.get("image")[0])
+    many = pixels(images(at)[0])
     assert np.array_equal(first_tile(many, 5), library_samples(run, 2, 3, 43, 5)[0])
 
     # The same noise as all ten digits: the strip holds digits 0-9 of the first noise vector.
-    strip = pixels(at.get("image")[1])
+    strip = pixels(images(at)[1])
     z = noise(43, 1).repeat(10, 1)
     expected = generate(run.load_generator(2), list(range(10)), z)
     scale = strip.shape[1] // (10 * 28 + 9 * 2)
@@ -231,13 +216,13 @@ def test_generate_digit_seed_and_epoch(checkpoints, pixels):
 def test_random_seed_button_draws_a_new_seed(checkpoints, pixels):
     at = app("generate")
     before = at.number_input(key="generate_seed").value
-    image = pixels(at.get("image")[0])
+    image = pixels(images(at)[0])
     seeds = set()
     for _ in range(3):
         at.button(key="generate_seed_random").click().run()
         seeds.add(at.number_input(key="generate_seed").value)
     assert seeds - {before}
-    assert not np.array_equal(pixels(at.get("image")[0]), image)
+    assert not np.array_equal(pixels(images(at)[0]), image)
 
 
 def test_digit_and_seed_carry_over_between_pages(checkpoints):
@@ -260,9 +245,9 @@ def test_evolution_slider_shows_that_epochs_grid(checkpoints, pixels):
     assert (slider.min, slider.max, slider.value) == (1, 4, 4)
     for epoch in (2, 1, 4):
         at.slider(key="evolution_epoch").set_value(epoch).run()
-        image = at.get("image")[0]
+        image = images(at)[0]
         assert image.captions == [f"Epoch {epoch}"]
-        assert np.array_equal(grid_part(pixels(image), 2), run.grid(epoch))
+        assert np.array_equal(grid_part(pixels(image), GRID_SCALE), run.grid(epoch))
     assert not np.array_equal(run.grid(1), run.grid(4))
     assert any("Row" in m.value and "noise vector" in m.value for m in at.markdown)
     no_failure(at)
@@ -270,7 +255,7 @@ def test_evolution_slider_shows_that_epochs_grid(checkpoints, pixels):
 
 def test_evolution_play_steps_through_epochs(checkpoints):
     at = app("evolution")
-    assert at.button(key="evolution_play").label == "Play all epochs"
+    assert at.button(key="evolution_play").label == "Play"
     at.button(key="evolution_play").click().run()  # at the end already: starts from epoch 1
     assert at.slider(key="evolution_epoch").value == 1
     assert at.button(key="evolution_play").label == "Stop"
@@ -286,7 +271,7 @@ def test_evolution_play_steps_through_epochs(checkpoints):
     assert at.button(key="evolution_play").label == "Stop"
     seconds_ago(100)
     assert at.slider(key="evolution_epoch").value == 4  # the last epoch, and the end of play
-    assert at.button(key="evolution_play").label == "Play all epochs"
+    assert at.button(key="evolution_play").label == "Play"
     at.run()
     assert at.slider(key="evolution_epoch").value == 4
 
@@ -294,7 +279,7 @@ def test_evolution_play_steps_through_epochs(checkpoints):
     at.button(key="evolution_play").click().run()  # from where the slider is
     assert at.slider(key="evolution_epoch").value == 2
     at.button(key="evolution_play").click().run()  # Stop
-    assert at.button(key="evolution_play").label == "Play all epochs"
+    assert at.button(key="evolution_play").label == "Play"
     at.run()
     assert at.slider(key="evolution_epoch").value == 2  # stopped: stays put
 
@@ -307,9 +292,9 @@ def test_evolution_gif_holds_every_epoch(checkpoints):
     assert gif.format == "GIF" and gif.n_frames == 4
     gif.seek(1)
     frame = np.asarray(gif.convert("L"))
-    assert np.array_equal(grid_part(frame[:280], 1), run.grid(2))
+    assert np.array_equal(frame[:280, -280:], run.grid(2))  # no column numbers in the GIF
     at = app("evolution")
-    assert any(d.label.startswith("Download the evolution") for d in at.get("download_button"))
+    assert any(d.label.startswith("GIF of the evolution") for d in at.get("download_button"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,23 +308,23 @@ def test_compare_defaults_to_the_reports_epochs(monkeypatch, tmp_path, long_run,
     at = app("compare")
     # The run stops at 80: the nearest to the report's 200.
     assert at.multiselect(key="compare_epochs").value == [20, 50, 75, 80]
-    images = at.get("image")
-    assert [i.captions[0] for i in images] == ["Epoch 20", "Epoch 50", "Epoch 75", "Epoch 80"]
-    for image, epoch in zip(images, (20, 50, 75, 80)):
+    panels = images(at)
+    assert [i.captions[0] for i in panels] == ["Epoch 20", "Epoch 50", "Epoch 75", "Epoch 80"]
+    for image, epoch in zip(panels, (20, 50, 75, 80), strict=True):
         assert np.array_equal(grid_part(pixels(image), 2), run.grid(epoch))
 
     at.multiselect(key="compare_epochs").set_value([3, 60]).run()
-    assert [i.captions[0] for i in at.get("image")] == ["Epoch 3", "Epoch 60"]
-    assert np.array_equal(grid_part(pixels(at.get("image")[1]), 2), run.grid(60))
+    assert [i.captions[0] for i in images(at)] == ["Epoch 3", "Epoch 60"]
+    assert np.array_equal(grid_part(pixels(images(at)[1]), 2), run.grid(60))
 
     # One digit and seed: weights exist only at 20, 50, 75, 80; the nearest are used.
-    at.segmented_control(key="compare_mode").set_value("One digit and seed").run()
+    at.segmented_control(key="compare_mode").set_value("One digit").run()
     at.segmented_control(key="compare_digit").set_value(4).run()
     at.number_input(key="compare_seed").set_value(9).run()
     at.number_input(key="compare_count").set_value(4).run()
-    captions = [i.captions[0] for i in at.get("image")]
-    assert captions == ["Epoch 3 (weights of epoch 20)", "Epoch 60 (weights of epoch 50)"]
-    shown = first_tile(pixels(at.get("image")[1]), 2)
+    captions = [i.captions[0] for i in images(at)]
+    assert captions == ["Epoch 3 (weights of 20)", "Epoch 60 (weights of 50)"]
+    shown = first_tile(pixels(images(at)[1]), 2)
     assert np.array_equal(shown, library_samples(run, 50, 4, 9, 4)[0])
     no_failure(at)
 
@@ -421,7 +406,7 @@ def test_real_vs_models(checkpoints, pixels):
     assert at.selectbox(key="real_vs_cdcgan").value == "cdcgan-small"  # the newest cDCGAN
     at.segmented_control(key="real_vs_digit").set_value(5).run()
     at.number_input(key="real_vs_seed").set_value(8).run()
-    real, cgan, cdcgan = at.get("image")
+    real, cgan, cdcgan = images(at)
     mnist = load_mnist()
     fives = mnist.train_images[mnist.train_labels == 5]
     tile = first_tile(pixels(real), 4)
@@ -477,7 +462,7 @@ def test_new_epochs_appear_while_a_run_is_written(monkeypatch, tmp_path, cgan_ru
     run.history_path.write_text("".join(lines))  # epochs 3 and 4 are complete now
     at.run()
     assert (at.slider(key="evolution_epoch").max, at.slider(key="evolution_epoch").value) == (4, 4)
-    assert np.array_equal(grid_part(pixels(at.get("image")[0]), 2), run.grid(4))
+    assert np.array_equal(grid_part(pixels(images(at)[0]), GRID_SCALE), run.grid(4))
     at.switch_page("views/generate.py").run()
     assert at.select_slider(key="generate_epoch").value == 4
     no_failure(at)
@@ -497,7 +482,7 @@ def test_corrupt_and_truncated_files(monkeypatch, tmp_path, cgan_run):
     assert "\n" not in at.error[0].value and "Traceback" not in at.error[0].value
     at.select_slider(key="generate_epoch").set_value(3).run()  # an intact epoch still works
     no_failure(at)
-    assert at.get("image")
+    assert images(at)
 
     at.switch_page("views/evolution.py").run()
     at.slider(key="evolution_epoch").set_value(3).run()
@@ -508,7 +493,7 @@ def test_corrupt_and_truncated_files(monkeypatch, tmp_path, cgan_run):
 
     (run.path / "weights" / "generator_0002.pt").write_bytes(b"\x80\x02garbage")
     at.switch_page("views/compare.py").run()
-    at.segmented_control(key="compare_mode").set_value("One digit and seed").run()
+    at.segmented_control(key="compare_mode").set_value("One digit").run()
     assert not at.exception
     assert at.error and all("\n" not in e.value for e in at.error)
 
@@ -527,7 +512,7 @@ def test_run_deleted_while_the_page_is_open(monkeypatch, tmp_path, cgan_run, cdc
     assert not at.exception
     assert "cgan-report is gone" in messages(at)
     assert at.sidebar.selectbox(key="run").value == "other"
-    assert at.get("image"), "the app goes on with the run that is left"
+    assert images(at), "the app goes on with the run that is left"
     for page in PAGES:
         at.switch_page(f"views/{page}.py").run()
         no_failure(at)

@@ -1,84 +1,129 @@
-"""Compare epochs: grids (or one digit and seed) side by side at chosen epochs (report Figure 4)."""
+"""Compare epochs: grids (or one digit and seed) side by side at chosen epochs (report Figure 4).
+
+The report's four epochs sit in one row, each labelled above, and the whole figure fits the first
+screen of a 1280x720 projector: the panels take their size from the window.
+"""
 
 from __future__ import annotations
+
+import math
 
 import streamlit as st
 
 from app import common
 
-REPORT_EPOCHS = (20, 50, 75, 200)
 WHOLE_GRID = "Whole grid"
-ONE_DIGIT = "One digit and seed"
+ONE_DIGIT = "One digit"
+EPOCHS_KEY = "compare_epochs"
+COLUMN_KEY = "compare_column"
+MOST_EPOCHS = 8
 
-st.title("Compare epochs")
-
-
-def report_epochs(available: list[int]) -> list[int]:
-    """The report's epochs 20, 50, 75, 200, or the nearest this run has (no repeats)."""
-    chosen = []
-    for wanted in REPORT_EPOCHS:
-        epoch = common.nearest(wanted, available)
-        if epoch not in chosen:
-            chosen.append(epoch)
-    return chosen
+if not common.presenting():
+    st.title("Compare epochs")
 
 
-def panels(count: int) -> list:
-    """One place per epoch: two per row for four (as in the report), else up to three per row."""
-    per_row = 2 if count in (2, 4) else min(count, 3)
-    places = []
-    while len(places) < count:
-        places.extend(st.columns(per_row, gap="medium"))
-    return places[:count]
+def per_row(count: int) -> int:
+    """Up to four panels share one row (the report's figure); more make two even rows."""
+    return count if count <= 4 else math.ceil(count / 2)
+
+
+def fit_height(count: int, controls_rem: float) -> str:
+    """The CSS height a panel may take: the window less the controls above, shared by the rows."""
+    rows = math.ceil(count / per_row(count))
+    above = 4.5 if common.presenting() else controls_rem
+    return f"calc((100vh - {above}rem) / {rows} - {2.2 * (rows - 1)}rem)"
+
+
+def use_report_epochs(epochs: list[int]) -> None:
+    st.session_state[EPOCHS_KEY] = common.report_epochs(epochs)
+
+
+def chosen_epochs(epochs: list[int]) -> list[int]:
+    """The epochs picker, starting on the report's epochs (or the nearest) for each run."""
+    fresh = st.session_state.get("compare_run") != run.name
+    if fresh or EPOCHS_KEY not in st.session_state:
+        st.session_state[EPOCHS_KEY] = common.report_epochs(epochs)
+    else:
+        st.session_state[EPOCHS_KEY] = [e for e in st.session_state[EPOCHS_KEY] if e in epochs]
+    st.session_state["compare_run"] = run.name
+    chosen = st.multiselect("Epochs", epochs, key=EPOCHS_KEY, max_selections=MOST_EPOCHS,
+                            help="The report compares epochs 20, 50, 75 and 200.")
+    return sorted(chosen)
+
+
+def grid_panels(run, chosen: list[int], column: int | None) -> list[tuple[object, str]]:
+    return [(common.labelled_grid(common.grid(run, epoch), scale=2, highlight=column),
+             f"Epoch {epoch}") for epoch in chosen]
+
+
+def digit_panels(run, chosen: list[int], saved: list[int], digit: int, seed: int,
+                 count: int) -> list[tuple[object, str]]:
+    panels = []
+    for epoch in chosen:
+        used = common.nearest(epoch, saved)
+        note = "" if used == epoch else f" (weights of {used})"
+        images = common.samples(run, used, digit, seed, count)
+        picture = common.fitted_mosaic(images, common.tile_columns(count), width=480, height=480)
+        panels.append((picture, f"Epoch {epoch}{note}"))
+    return panels
 
 
 with common.page_errors():
     run = common.current_run()
     epochs = common.require_epochs(run) if run is not None else []
     if epochs:
-        top_left, top_right = st.columns([1, 2], vertical_alignment="bottom")
-        mode = top_left.segmented_control(
-            "Show", [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True, key="compare_mode"
-        )
-        fresh = st.session_state.get("compare_run") != run.name
-        if fresh or "compare_epochs" not in st.session_state:
-            st.session_state["compare_epochs"] = report_epochs(epochs)
-        else:
-            st.session_state["compare_epochs"] = [
-                e for e in st.session_state["compare_epochs"] if e in epochs
-            ]
-        st.session_state["compare_run"] = run.name
-        chosen = top_right.multiselect(
-            "Epochs", epochs, key="compare_epochs", max_selections=6,
-            help="The report compares epochs 20, 50, 75 and 200.",
-        )
-        chosen = sorted(chosen)
-        if not chosen:
-            st.info("Pick one or more epochs to compare.")
-        elif mode == ONE_DIGIT:
-            saved = common.require_epochs(run, with_weights=True)
-            if saved:
-                digit = common.digit_control("compare_digit")
-                seed_column, count_column, _ = st.columns([5, 3, 4], gap="medium")
+        with st.container(key="controls-compare"):
+            mode_column, epochs_column, extra_column = st.columns([2, 4, 3],
+                                                                  vertical_alignment="bottom")
+            mode = mode_column.segmented_control(
+                "Show", [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True,
+                key="compare_mode",
+            )
+            with epochs_column:
+                chosen = chosen_epochs(epochs)
+            with extra_column:
+                st.button("Report's epochs", key="compare_report_epochs", on_click=use_report_epochs,
+                          args=(epochs,), icon=":material/restart_alt:",
+                          help="20, 50, 75 and 200 (or the nearest this run has)")
+            column = None
+            if mode == WHOLE_GRID:
+                column = st.session_state.get(COLUMN_KEY)
+            saved = common.require_epochs(run, with_weights=True) if mode == ONE_DIGIT else []
+            if mode == ONE_DIGIT and saved:
+                digit_column, seed_column, count_column = st.columns([5, 3, 2],
+                                                                     vertical_alignment="bottom")
+                with digit_column:
+                    digit = common.digit_control("compare_digit")
                 with seed_column:
                     seed = common.seed_control("compare_seed")
-                count = count_column.number_input("Samples", 1, 16, 9, key="compare_count")
-                for column, epoch in zip(panels(len(chosen)), chosen):
-                    used = common.nearest(epoch, saved)
-                    note = "" if used == epoch else f" (weights of epoch {used})"
-                    with column, common.page_errors():
-                        images = common.samples(run, used, digit, seed, int(count))
-                        picture = common.fitted_mosaic(images, common.tile_columns(int(count)),
-                                                       width=480, height=480)
-                        common.show_image(picture, caption=f"Epoch {epoch}{note}")
-        else:
-            for column, epoch in zip(panels(len(chosen)), chosen):
-                with column, common.page_errors():
-                    common.show_image(common.labelled_grid(common.grid(run, epoch), scale=2),
-                                      caption=f"Epoch {epoch}")
-        common.explain(
-            "**Between epoch 20 and 200.** At epoch 20 the digits are rough outlines; 0 and 1 "
-            "come first because they are the easiest shapes. Then the rows grow apart and the "
-            "strokes get cleaner; from about epoch 75 the pictures barely change. The noise is "
-            "the same in every panel, so you watch the *same* handwriting improve."
-        )
+                count = int(count_column.number_input("Samples", 1, 16, 9, key="compare_count"))
+            elif mode == WHOLE_GRID:
+                st.segmented_control("Outline a column (one noise vector) in every panel",
+                                     list(range(10)), key=COLUMN_KEY)
+        if not chosen:
+            st.info("Pick one or more epochs to compare.")
+        elif mode == WHOLE_GRID or saved:
+            if mode == WHOLE_GRID:
+                panels = grid_panels(run, chosen, column)
+                height = fit_height(len(chosen), 17.5)
+            else:
+                panels = digit_panels(run, chosen, saved, digit, seed, count)
+                height = fit_height(len(chosen), 19.5)
+            common.show_figures([(common.png_bytes(p), label) for p, label in panels],
+                                per_row=per_row(len(chosen)), max_height=height,
+                                caption_above=True, key="compare")
+            if not common.presenting():
+                what = "grids" if mode == WHOLE_GRID else f"digit{digit}-seed{seed}"
+                common.download_png(
+                    "PNG of this figure",
+                    lambda: common.labelled_panels(panels, per_row(len(chosen))),
+                    f"{run.name}-epochs-{'-'.join(map(str, chosen))}-{what}.png",
+                    key="compare_png",
+                )
+        if not common.presenting():
+            common.explain(
+                "**Between epoch 20 and 200.** At epoch 20 the digits are rough outlines; 0 and 1 "
+                "come first because they are the easiest shapes. Then the rows grow apart and the "
+                "strokes get cleaner; from about epoch 75 the pictures barely change. The noise is "
+                "the same in every panel, so you watch the *same* handwriting improve."
+            )

@@ -10,25 +10,89 @@ from app import common
 
 EPOCH_KEY = "evolution_epoch"
 PLAYING_KEY = "evolution_playing"  # while playing: (first epoch shown, clock time of Play)
-STEP_SECONDS = 0.4
+SPEED_KEY = "evolution_speed"
+COLUMN_KEY = "evolution_column"
+GIF_EVERY_KEY = "evolution_gif_every"
+BASE_STEP_SECONDS = 0.4  # one epoch per 0.4 s at 1x: 200 epochs in 80 s
+SPEEDS = {"1x": 1, "2x": 2, "4x": 4, "8x": 8}
+GIF_EVERY = {"every epoch": 1, "every 5th": 5, "every 10th": 10}
 
-st.title("Training evolution")
+if not common.presenting():
+    st.title("Training evolution")
 
 
-def toggle_play(first: int, last: int) -> None:
-    if st.session_state.get(PLAYING_KEY):
-        stop_playing()
-        return
-    start = st.session_state.get(EPOCH_KEY, last)
-    st.session_state[PLAYING_KEY] = (first if start >= last else start, time.monotonic())
+def step_seconds() -> float:
+    return BASE_STEP_SECONDS / SPEEDS[st.session_state.get(SPEED_KEY) or "1x"]
+
+
+def start_playing(epochs: list[int]) -> None:
+    start = st.session_state.get(EPOCH_KEY, epochs[-1])
+    st.session_state[PLAYING_KEY] = (epochs[0] if start >= epochs[-1] else start, time.monotonic())
 
 
 def stop_playing() -> None:
     st.session_state.pop(PLAYING_KEY, None)
 
 
-def show_grid(run, epochs: list[int]) -> None:
-    """The slider and the grid; while playing, this part alone reruns, one epoch per step.
+def restart_clock() -> None:
+    """A new speed while playing: carry on from the epoch on screen at the new pace."""
+    if st.session_state.get(PLAYING_KEY):
+        st.session_state[PLAYING_KEY] = (st.session_state[EPOCH_KEY], time.monotonic())
+
+
+def step(epochs: list[int], by: int) -> None:
+    stop_playing()
+    here = epochs.index(st.session_state.get(EPOCH_KEY, epochs[-1]))
+    st.session_state[EPOCH_KEY] = epochs[max(0, min(len(epochs) - 1, here + by))]
+
+
+def play_controls(epochs: list[int], playing: bool) -> bool:
+    """Step back, Play/Stop, step forward and the speed; True when Play or Stop was pressed."""
+    with st.container(horizontal=True, gap="small", vertical_alignment="bottom",
+                      key="evolution_play_row"):
+        st.button("", key="evolution_back", icon=":material/skip_previous:", help="One epoch back",
+                  on_click=step, args=(epochs, -1))
+        pressed = st.button("Stop" if playing else "Play", key="evolution_play", type="primary",
+                            icon=":material/stop:" if playing else ":material/play_arrow:",
+                            help="Play every epoch in turn")
+        st.button("", key="evolution_forward", icon=":material/skip_next:",
+                  help="One epoch forward", on_click=step, args=(epochs, 1))
+        st.segmented_control("Speed", list(SPEEDS), key=SPEED_KEY, required=True,
+                             on_change=restart_clock, label_visibility="collapsed",
+                             help="Play speed: 1x is 0.4 s per epoch")
+    return pressed
+
+
+def grid_figure(run, epoch: int, column: int | None, max_height: str) -> None:
+    with common.page_errors():
+        data = common.grid_png(run, epoch, highlight=column)
+        common.show_figures([(data, f"Epoch {epoch}")], max_height=max_height, key="evolution")
+
+
+def downloads(run, epochs: list[int], epoch: int, column: int | None) -> None:
+    common.download_png(
+        "PNG of this grid",
+        lambda: common.labelled_grid(common.grid(run, epoch), scale=4, highlight=column,
+                                     title=f"{run.name}, epoch {epoch}"),
+        f"{run.name}-epoch{epoch}-grid.png", key="evolution_png",
+    )
+    every = GIF_EVERY[st.session_state.get(GIF_EVERY_KEY) or "every epoch"]
+    with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
+        st.download_button(
+            "GIF of the evolution",
+            lambda: common.evolution_gif(run, every=every),
+            file_name=f"{run.name}-evolution-every{every}.gif" if every > 1
+            else f"{run.name}-evolution.gif",
+            mime="image/gif", icon=":material/download:", key="evolution_gif", on_click="ignore",
+            help="Every epoch's grid as one animation for the course notes",
+        )
+        st.selectbox("GIF frames", list(GIF_EVERY), key=GIF_EVERY_KEY,
+                     label_visibility="collapsed", width=170,
+                     help="A lighter GIF: every 5th or 10th epoch (and the last)")
+
+
+def evolution(run, epochs: list[int], timer_on: bool) -> None:
+    """The grid and its controls; while playing, this part alone reruns, one epoch per step.
 
     The epoch shown follows the clock from the moment Play was pressed, so a slow step (a busy
     laptop) skips an epoch instead of stalling the animation.
@@ -37,55 +101,71 @@ def show_grid(run, epochs: list[int]) -> None:
     playing = st.session_state.get(PLAYING_KEY)
     if playing:
         start, started_at = playing
-        step = int((time.monotonic() - started_at) / STEP_SECONDS)
-        st.session_state[EPOCH_KEY] = max(first, min(last, start + step))
-    if len(epochs) > 1:
-        epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=stop_playing)
+        ahead = int((time.monotonic() - started_at) / step_seconds())
+        later = [e for e in epochs if e >= start]
+        st.session_state[EPOCH_KEY] = later[min(ahead, len(later) - 1)] if later else last
+    if timer_on != bool(playing):
+        st.rerun(scope="app")  # playing stopped (a step, the slider) or started: reset the timer
+    presenting = common.presenting()
+    column = st.session_state.get(COLUMN_KEY)
+
+    if presenting:
+        epoch = st.session_state.get(EPOCH_KEY, last)
+        grid_figure(run, epoch, column, max_height="calc(100vh - 6.5rem)")
+        with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
+            common.epoch_jumps(EPOCH_KEY, epochs, then=stop_playing)
+            pressed = play_controls(epochs, bool(playing))
     else:
-        epoch = first
-        st.markdown(f"**Epoch {epoch}** is the only finished epoch so far.")
-    with common.page_errors():
-        image = common.labelled_grid(common.grid(run, epoch), scale=2)
-        common.show_image(image, caption=f"Epoch {epoch}")
-    if playing and epoch >= last:
+        picture, controls = st.columns([5, 3], gap="medium")
+        with controls:
+            if len(epochs) > 1:
+                epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=stop_playing)
+                common.epoch_jumps(EPOCH_KEY, epochs, then=stop_playing)
+            else:
+                epoch = first
+                st.markdown(f"**Epoch {epoch}** is the only finished epoch so far.")
+            pressed = play_controls(epochs, bool(playing))
+            st.segmented_control(
+                "Outline a column (one noise vector)", list(range(10)), key=COLUMN_KEY,
+                help="Click the column's number; click it again to clear the outline",
+            )
+            downloads(run, epochs, epoch, column)
+        with picture:
+            grid_figure(run, epoch, column, max_height="calc(100vh - 8.5rem)")
+    if pressed:
+        stop_playing() if playing else start_playing(epochs)
+        st.rerun(scope="app")
+    if playing and st.session_state[EPOCH_KEY] >= last:
         stop_playing()
         st.rerun(scope="app")  # the end: the button says Play again
 
+
+# Keep the choices while presentation mode hides their widgets (Streamlit forgets the value of
+# a widget that is not drawn in a run; a value written back by the page is kept).
+for _key in (EPOCH_KEY, COLUMN_KEY, SPEED_KEY):
+    if _key in st.session_state:
+        st.session_state[_key] = st.session_state[_key]
 
 with common.page_errors():
     run = common.current_run()
     epochs = common.require_epochs(run) if run is not None else []
     if epochs:
-        first, last = epochs[0], epochs[-1]
         common.follow_newest(EPOCH_KEY, epochs)
-
+        if st.session_state.get(SPEED_KEY) is None:
+            st.session_state[SPEED_KEY] = "1x"
         playing = bool(st.session_state.get(PLAYING_KEY))
-        left, right = st.columns([3, 2])
-        with right:
-            st.button(
-                "Stop" if playing else "Play all epochs",
-                icon=":material/stop:" if playing else ":material/play_arrow:",
-                type="primary", key="evolution_play", on_click=toggle_play, args=(first, last),
-                disabled=len(epochs) < 2,
-            )
+        if playing and len(epochs) < 2:
+            stop_playing()
+            playing = False
+        st.fragment(run_every=step_seconds() if playing else None)(evolution)(run, epochs, playing)
+        if not common.presenting():
             common.explain(
                 "**How to read the grid.** Row *i* is the digit *i* (labels on the left). "
-                "Each column is one fixed noise vector, the same at every epoch, so a column "
-                "keeps its *style* (slant, thickness) while the row decides *which* digit.\n\n"
+                "Each column is one fixed noise vector (numbers on top), the same at every "
+                "epoch, so a column keeps its *style* (slant, thickness) while the row decides "
+                "*which* digit. Outline a column to follow one noise vector.\n\n"
                 "**What to look for.** Early epochs are noise. Around epoch 20 rough outlines "
                 "appear (0 and 1 first); by about epoch 75 the digits are stable and later "
                 "epochs change little. A column that stays ugly is a noise vector the "
                 "generator has not learned to use well."
             )
-            st.download_button(
-                "Download the evolution as a GIF",
-                lambda: common.evolution_gif(run),
-                file_name=f"{run.name}-evolution.gif",
-                mime="image/gif",
-                icon=":material/download:",
-                key="evolution_gif",
-                on_click="ignore",
-            )
-        with left:
-            grid_view = st.fragment(run_every=STEP_SECONDS if playing else None)(show_grid)
-            grid_view(run, epochs)

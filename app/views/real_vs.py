@@ -7,7 +7,8 @@ import streamlit as st
 from app import common
 
 COUNT = 16
-PANEL = dict(width=320, height=320)
+PANEL = dict(width=640, height=640)  # drawn large; the page shrinks it to the space it has
+FIT = "calc(100vh - 19rem)"
 
 st.title("Real vs CGAN vs cDCGAN")
 
@@ -34,7 +35,7 @@ def model_panel(column, label: str, run, digit: int, seed: int) -> None:
         if saved:
             images = common.samples(run, saved[-1], digit, seed, COUNT)
             common.show_image(common.fitted_mosaic(images, 4, **PANEL),
-                              caption=f"{run.name}, epoch {saved[-1]}")
+                              caption=f"{run.name}, epoch {saved[-1]}", max_height=FIT)
 
 
 with common.page_errors():
@@ -50,7 +51,7 @@ with common.page_errors():
         st.subheader("Real MNIST")
         images = common.real_digits(digit, COUNT, seed)
         common.show_image(common.fitted_mosaic(images, 4, **PANEL),
-                          caption=f"{COUNT} training images of digit {digit}")
+                          caption=f"{COUNT} training images of digit {digit}", max_height=FIT)
     model_panel(cgan_column, "CGAN", cgan_run, digit, seed)
     model_panel(cdcgan_column, "cDCGAN", cdcgan_run, digit, seed)
     common.explain(

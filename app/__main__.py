@@ -1,0 +1,54 @@
+"""Start the app with the project's settings, wherever the command is run:
+
+    python -m app                  http://127.0.0.1:8501, this machine only
+    python -m app --port 8600      another port
+    python -m app --network        the lecture hall's network too (every interface)
+
+Streamlit reads .streamlit/config.toml only from the folder it is started in, so the launcher
+starts it from the repository root and also passes the settings that keep the server private as
+flags (they win over any other config file). Other arguments go to `streamlit run` unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command(port: int, network: bool, extra: list[str]) -> list[str]:
+    """The `streamlit run` command line for these choices."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+        "--server.address", "0.0.0.0" if network else "127.0.0.1",
+        "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+        "--client.showErrorDetails", "none",
+        "--logger.hideWelcomeMessage", "true",  # also hides Streamlit's "install skills" pop-up
+        *extra,
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8501)),
+                        help="port to listen on (default 8501)")
+    parser.add_argument("--network", action="store_true",
+                        help="listen on every interface, not just this machine")
+    args, extra = parser.parse_known_args(argv)
+    if not 1 <= args.port <= 65535:
+        parser.error(f"--port {args.port}: use 1-65535")
+    if args.network:
+        os.environ["CGAN_ALLOW_NETWORK"] = "1"
+    print(f"The app: http://127.0.0.1:{args.port}"
+          + ("  (and this machine's addresses on the network)" if args.network else ""), flush=True)
+    os.chdir(ROOT)  # Streamlit reads .streamlit/config.toml from the folder it starts in
+    argv_out = command(args.port, args.network, extra)
+    os.execv(argv_out[0], argv_out)
+
+
+if __name__ == "__main__":
+    main()

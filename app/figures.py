@@ -1,0 +1,206 @@
+"""Drawing and exporting the app's figures: labelled grids, side-by-side panels, PNG and GIF.
+
+Figures reach the browser as PNG data inside the page (<img src="data:...">), not as media
+files: a media file can expire while the browser still asks for it (scrubbing the epochs fast
+showed broken images), data in the page cannot. CSS sizes each figure from the space it has
+(width of its column, height of the window), so the same figure fits a 1280x720 projector and
+grows on a 1920x1080 screen. Figures are drawn at least as large as they are ever shown, so the
+browser only shrinks them (smoothly, no blur) and never enlarges a 28-pixel digit itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+
+from cgan.images import grid_columns, png_bytes as gray_png_bytes, tile, upscale
+from cgan.runs import Run, RunError
+
+LABEL_COLOUR = 0  # labels: black on the white page
+GAP_COLOUR = 255  # white gaps between black digit tiles
+HIGHLIGHT_RGB = (255, 122, 0)  # the outlined column: orange, seen on black digits and white paper
+GRID_SCALE = 3  # the 10x10 grid is drawn 840 pixels square: about the largest it is shown
+tile_columns = grid_columns  # kept for the pages that import it from here
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG bytes of a grayscale (2-D) or RGB (H, W, 3) uint8 array."""
+    if image.ndim == 2:
+        return gray_png_bytes(image)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image), mode="RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def font(size: int):
+    return ImageFont.load_default(size=size)
+
+
+def fitted_mosaic(
+    images: np.ndarray, columns: int, width: int, height: int, most: int = 12
+) -> np.ndarray:
+    """A mosaic enlarged by the largest whole factor that fits width x height pixels."""
+    plain = tile(images, columns, pad=2, pad_value=GAP_COLOUR)
+    scale = max(1, min(most, width // plain.shape[1], height // plain.shape[0]))
+    return upscale(plain, scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# The labelled 10x10 grid
+
+
+def labelled_grid(
+    grid_image: np.ndarray,
+    scale: int = 2,
+    title: str | None = None,
+    highlight: int | None = None,
+    row_labels: bool = True,
+    column_numbers: bool = True,
+) -> np.ndarray:
+    """The 10x10 grid enlarged: digit of each row at its left, noise column numbers on top,
+    an optional title below, and column `highlight` outlined in orange (then the result is RGB).
+    """
+    big = upscale(grid_image, scale)
+    cell = 28 * scale
+    margin = max(22, cell // 2 + 6) if row_labels else 0
+    header = max(20, cell // 2) if column_numbers else 0
+    footer = max(28, cell // 2 + 8) if title else 0
+    mode = "L" if highlight is None else "RGB"
+    ink = LABEL_COLOUR if mode == "L" else (LABEL_COLOUR,) * 3
+    canvas = Image.new(mode, (big.shape[1] + margin, header + big.shape[0] + footer),
+                       255 if mode == "L" else (255, 255, 255))
+    canvas.paste(Image.fromarray(big, mode="L").convert(mode), (margin, header))
+    draw = ImageDraw.Draw(canvas)
+    label_font = font(max(14, int(cell * 0.6)))
+    number_font = font(max(12, int(header * 0.8)))
+    if row_labels:
+        for digit in range(10):
+            draw.text((margin / 2 - 2, header + digit * cell + cell / 2), str(digit), fill=ink,
+                      font=label_font, anchor="mm")
+    if column_numbers:
+        for column in range(10):
+            colour = HIGHLIGHT_RGB if column == highlight else ink
+            draw.text((margin + column * cell + cell / 2, header / 2 + 1), str(column),
+                      fill=colour, font=number_font, anchor="mm")
+    if highlight is not None:
+        width = max(3, scale + 1)
+        left = margin + highlight * cell
+        draw.rectangle((left, header, left + cell - 1, header + big.shape[0] - 1),
+                       outline=HIGHLIGHT_RGB, width=width)
+    if title:
+        draw.text((margin + big.shape[1] / 2, header + big.shape[0] + footer / 2), title,
+                  fill=ink, font=font(max(16, footer - 8)), anchor="mm")
+    return np.asarray(canvas)
+
+
+def labelled_panels(panels: list[tuple[np.ndarray, str]], per_row: int, gap: int = 24) -> np.ndarray:
+    """Pictures side by side, `per_row` to a row, each with its label written above it (the
+    Compare figure as one PNG). Pictures may be grayscale or RGB; the result is RGB."""
+    label_size = max(24, max(p.shape[1] for p, _ in panels) // 12)
+    cell_w = max(p.shape[1] for p, _ in panels)
+    cell_h = max(p.shape[0] for p, _ in panels) + label_size + 12
+    rows = -(-len(panels) // per_row)
+    canvas = Image.new("RGB", (per_row * cell_w + (per_row - 1) * gap, rows * cell_h + (rows - 1) * gap),
+                       (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    label_font = font(label_size)
+    for k, (picture, label) in enumerate(panels):
+        r, c = divmod(k, per_row)
+        x, y = c * (cell_w + gap), r * (cell_h + gap)
+        draw.text((x + cell_w / 2, y + label_size / 2 + 2), label, fill=(0, 0, 0), font=label_font,
+                  anchor="mm")
+        image = Image.fromarray(picture).convert("RGB")
+        canvas.paste(image, (x + (cell_w - picture.shape[1]) // 2, y + label_size + 12))
+    return np.asarray(canvas)
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing figures in the page
+
+
+def _data_url(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def show_figures(
+    figures: list[tuple[bytes, str]],
+    per_row: int | None = None,
+    max_height: str = "calc(100vh - 12rem)",
+    caption_above: bool = False,
+    key: str = "figure",
+) -> None:
+    """PNG pictures in one grid of `per_row` columns, each with its caption, sized to the space:
+    as wide as its column allows and no taller than `max_height` (a CSS length; vh = window)."""
+    per_row = per_row or len(figures)
+    items = []
+    for data, caption in figures:
+        text = html.escape(caption)
+        label = f'<figcaption data-testid="stImageCaption">{text}</figcaption>' if caption else ""
+        image = f'<img src="{_data_url(data)}" alt="{text}">'
+        items.append(f'<figure class="cgan-figure" data-testid="stImage">'
+                     f'{label + image if caption_above else image + label}</figure>')
+    st.html(
+        f'<div class="cgan-figures cgan-{html.escape(key)}" '
+        f'style="grid-template-columns: repeat({per_row}, minmax(0, 1fr)); '
+        f'--fit-height: {max_height};">{"".join(items)}</div>'
+    )
+
+
+def show_image(image: np.ndarray, caption: str | None = None,
+               max_height: str = "calc(100vh - 12rem)") -> None:
+    """One grayscale or RGB array as a lossless PNG, sized to the space it has."""
+    show_figures([(png_bytes(image), caption or "")], per_row=1, max_height=max_height)
+
+
+def download_png(label: str, image: np.ndarray | Callable[[], np.ndarray], file_name: str,
+                 key: str) -> None:
+    """A download button for a PNG, encoded only when pressed (not on every rerun)."""
+    def encode() -> bytes:
+        return png_bytes(image() if callable(image) else image)
+
+    st.download_button(label, encode, file_name=file_name, mime="image/png", key=key,
+                       icon=":material/download:", on_click="ignore")
+
+
+def evolution_gif(run: Run, grid_of: Callable[[Run, int], np.ndarray], epochs: list[int],
+                  every: int = 1, scale: int = 1, frame_ms: int = 120) -> bytes:
+    """The grids of every `every`-th epoch (and always the last), labelled "Epoch N", as one
+    looping GIF (the last frame lingers)."""
+    shown = [e for i, e in enumerate(epochs) if i % every == 0 or e == epochs[-1]]
+    frames = []
+    for epoch in shown:
+        try:
+            image = labelled_grid(grid_of(run, epoch), scale=scale, title=f"Epoch {epoch}",
+                                  column_numbers=False)
+        except RunError:
+            continue
+        frames.append(Image.fromarray(image, mode="L"))
+    if not frames:
+        raise RunError(f"run {run.name}: no grid to animate yet")
+    durations = [frame_ms] * (len(frames) - 1) + [2500]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=durations, optimize=False)
+    return buffer.getvalue()
+
+
+@st.cache_data(show_spinner=False, max_entries=800)
+def _grid_png(path: str, mtime_ns: int, size: int, _grid_image: np.ndarray, scale: int,
+              highlight: int | None) -> bytes:
+    # Keyed by the grid file's version (path, mtime_ns, size) and the drawing's options; the
+    # pixels themselves are left out of the key on purpose (the file's version names them).
+    return png_bytes(labelled_grid(_grid_image, scale=scale, highlight=highlight))
+
+
+def grid_png(run: Run, epoch: int, highlight: int | None = None, scale: int = GRID_SCALE) -> bytes:
+    """PNG bytes of the labelled grid of `epoch` (cached: playing the epochs re-encodes nothing)."""
+    from app.loaders import file_key, grid
+
+    image = grid(run, epoch)  # raises RunError with the page's wording
+    return _grid_png(*file_key(run.grid_path(epoch)), image, scale, highlight)

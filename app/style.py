@@ -1,0 +1,41 @@
+"""The page's CSS: large type for a projector, figures sized to the window, presentation mode."""
+
+from __future__ import annotations
+
+CSS = """
+<style>
+/* Digits are pixel art: never let the browser smooth them when it enlarges an image. */
+[data-testid="stImage"] img { image-rendering: pixelated; border-radius: 0; }
+[data-testid="stButtonGroup"] button[aria-checked="true"] { background: #0B4F9C !important; }
+[data-testid="stButtonGroup"] button[aria-checked="true"] p { color: #FFFFFF; font-weight: 700; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.6rem; padding-bottom: 2rem; }
+[data-testid="stMainBlockContainer"] h1 { padding-top: 0; padding-bottom: 0.4rem; font-size: 2rem; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
+  font-size: 1rem; line-height: 1.45; }
+[data-testid="stCaptionContainer"] { opacity: 1; }
+[data-testid="stCaptionContainer"] p { font-size: 0.9rem; color: #1F2937; }
+/* Labels of controls wrap instead of being cut to "Rand..." on a 1280-pixel screen. */
+[data-testid="stWidgetLabel"] p, [data-testid="stButton"] button p { white-space: normal; }
+[data-testid="stButton"] button { min-height: 2.3rem; }
+
+/* Figures drawn by app.figures.show_figures: a grid of pictures, each as large as its column
+   and the window's height (--fit-height) allow, never enlarged past its own pixels. */
+.cgan-figures { display: grid; gap: 0.75rem; align-items: end; }
+.cgan-figure { margin: 0; text-align: center; min-width: 0; }
+.cgan-figure img { display: block; margin: 0 auto; max-width: 100%; max-height: var(--fit-height);
+  width: auto; height: auto; image-rendering: auto; }
+.cgan-figure figcaption { font-size: 1.05rem; font-weight: 700; color: #000; margin: 0.15rem 0; }
+</style>
+"""
+
+# Presentation mode: no sidebar, header or controls; the figure gets the window.
+PRESENTATION_CSS = """
+<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"],
+[data-testid="stToolbar"], [data-testid="stMainBlockContainer"] h1,
+[class*="st-key-controls"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding: 0.5rem 1rem 0 1rem; max-width: 100%; }
+.st-key-present_exit { position: fixed; right: 0.6rem; bottom: 0.6rem; z-index: 1000; width: auto; }
+.st-key-present_exit button { opacity: 0.55; }
+</style>
+"""
