@@ -75,6 +75,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from cgan.images import png_bytes, read_gray_png, tile
 from cgan.models import get_model
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -273,27 +274,21 @@ class KeepPolicy:
 
 def grid_to_png_bytes(images: np.ndarray) -> bytes:
     """(100, 28, 28) uint8, row-major (digit, noise) -> 280x280 grayscale PNG bytes."""
-    from PIL import Image
-    import io
-
-    tiles = images.reshape(10, 10, 28, 28).transpose(0, 2, 1, 3).reshape(280, 280)
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(tiles), mode="L").save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    return png_bytes(tile(images, columns=10), optimize=True)
 
 
 def read_grid_png(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("L"))
+        array = read_gray_png(path)
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise RunError(f"{path}: unreadable image ({exc})") from None
+    except IsADirectoryError:
+        raise RunError(f"{path}: a folder, expected an image") from None
+    except ValueError as exc:
+        raise RunError(f"{path}: damaged: {exc}") from None
     if array.shape != (280, 280):
-        raise RunError(f"{path}: grid is {array.shape}, expected 280x280")
+        height, width = array.shape
+        raise RunError(f"{path}: damaged: the grid is {width}x{height} pixels, expected 280x280")
     return array
 
 

@@ -281,3 +281,17 @@ def test_temporary_files_of_killed_writes_are_removed_by_the_next_trainer(cgan_r
         path.write_bytes(b"partial")
     write_epochs(Run(run.path), 1, keep="all", with_extras=False)
     assert not list(run.path.rglob("*.tmp"))
+
+
+def test_a_grid_of_the_wrong_size_is_named_in_full(cgan_run, tmp_path):
+    from cgan.images import png_bytes
+
+    run = copy_run(cgan_run, tmp_path)
+    run.grid_path(2).write_bytes(png_bytes(np.zeros((1120, 1120), np.uint8)))
+    with pytest.raises(RunError) as error:
+        run.grid(2)
+    message = one_line(error, "epoch_0002.png", "1120x1120 pixels, expected 280x280")
+    assert " (" not in message  # nothing a reader would cut off as a detail
+    original = cgan_run.grid(3)
+    assert (run.grid(3) == original).all()
+    assert run.grid_images(3).shape == (10, 10, 28, 28)
