@@ -206,7 +206,7 @@ class Row:
     wall_s: float = 0.0
     net_ms: float = 0.0  # server CPU per interaction less what it burns idle in the same time
 
-    def net_of_idle(self, idle_per_s: float) -> "Row":
+    def net_of_idle(self, idle_per_s: float) -> Row:
         self.net_ms = self.server_ms - 1000 * idle_per_s * self.wall_s / self.interactions
         return self
 
@@ -261,7 +261,7 @@ async def serial_costs(browser, url: str, server: int, repeats: int) -> list[Row
     shown -= 1
     meter = Meter(server)
     times = []
-    for _ in range(repeats):
+    for _ in range(min(repeats, shown - 1)):  # down to epoch 1 at most
         times.append(await session.epoch_back(shown))
         shown -= 1
     rows.append(meter.row("epoch slider (Training evolution)", 1, times))
@@ -356,11 +356,9 @@ def table(rows: list[Row]) -> str:
 
 
 def machine() -> str:
-    model = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        "unknown CPU",
-    )
-    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown CPU")
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return f"{os.cpu_count()} cores, {model}; load average {load}"
 
 

@@ -1,0 +1,53 @@
+"""The load test, short: the real server and one Chromium carrying 1 and then 3 sessions; every
+interaction must render (the bench waits for each new image and its caption) and the server's CPU
+per interaction is measured and printed. The full measurement is bench/load_test.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from browser_support import CHROMIUM, ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import load_test  # noqa: E402
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if not Path(CHROMIUM).is_file():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+MISSING = _browser_missing()
+if MISSING and not os.environ.get("CI"):
+    pytest.skip(f"load test skipped: {MISSING}", allow_module_level=True)
+
+
+def test_sessions_render_every_change(tmp_path, cgan_run):
+    if MISSING:  # in CI a missing browser is a failure, never a silent skip
+        pytest.fail(f"load test cannot run in CI: {MISSING}")
+    shutil.copytree(cgan_run.path, tmp_path / "cgan-report")
+    rows, idle_per_s = asyncio.run(
+        load_test.measure(tmp_path, sessions=[1, 3], changes=2, pace=0.5, repeats=2)
+    )
+    print(load_test.table(rows))
+    print(f"server idle: {1000 * idle_per_s:.0f} ms CPU per second; {load_test.machine()}")
+    counts = {(row.what.split(" (")[0], row.sessions): row.interactions for row in rows}
+    assert counts == {
+        ("page open", 1): 2, ("digit change", 1): 2, ("seed change", 1): 2, ("epoch slider", 1): 2,
+        ("digit/seed every 0.5 s", 1): 2, ("digit/seed every 0.5 s", 3): 6,
+    }
+    for row in rows:
+        # Every change rendered (a change that does not is a timeout inside the bench), and the
+        # server did measurable work for it: a change that reached no server would cost nothing.
+        assert row.server_ms > 0 and row.max_s < load_test.TIMEOUT_MS / 1000, row
