@@ -21,7 +21,6 @@ Exit status: 0 done, 2 the arguments are wrong (one line), 1 something failed (o
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -89,7 +88,7 @@ def _ranges(epochs: list[int]) -> str:
     if not epochs:
         return "none"
     parts, start = [], epochs[0]
-    for previous, current in zip(epochs, epochs[1:] + [None]):
+    for previous, current in zip(epochs, epochs[1:] + [None], strict=True):
         if current != previous + 1:
             parts.append(str(start) if start == previous else f"{start}-{previous}")
             start = current

@@ -46,7 +46,7 @@ def nearest_training_images_batch(images_uint8: np.ndarray, k: int = 8) -> list[
         best_d, order = best_d.topk(min(k, best_d.shape[1]), dim=1, largest=False)
         best_i = best_i.gather(1, order)
     out = []
-    for q, i in zip(query, best_i.numpy()):
+    for q, i in zip(query, best_i.numpy(), strict=True):
         # The expansion above is quick but loses precision near 0; the winners are measured exactly.
         d = (to_unit_range(mnist.train_images[i]).reshape(len(i), -1) - q).norm(dim=1).numpy()
         order = np.argsort(d, kind="stable")

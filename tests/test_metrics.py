@@ -67,7 +67,7 @@ def test_classifier_is_shipped_small_and_accurate(mnist):
     reading = metrics.classify(mnist.test_images[:500])
     assert (reading.predictions == mnist.test_labels[:500]).mean() >= 0.98
     assert reading.features.shape == (500, metrics.FEATURES)
-    assert 0.1 <= reading.confidence.min() and reading.confidence.max() <= 1 + 1e-6
+    assert reading.confidence.min() >= 0.1 and reading.confidence.max() <= 1 + 1e-6
     assert np.median(reading.confidence) > 0.99
 
 
