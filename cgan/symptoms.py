@@ -1,0 +1,124 @@
+"""Name what is going wrong in a GAN's training from its numbers, in a sentence a student reads.
+
+``diagnose(records)`` reads a run's history (D and G loss per epoch, and the quality measures
+where present) and returns the symptoms it shows at its newest epoch, most serious first, or
+an empty list when the numbers look healthy:
+
+* **diverged**: a loss is NaN or infinite;
+* **discriminator wins**: D's loss near zero while G's loss is high and climbing (D tells every
+  fake apart, so G's gradient carries almost no signal);
+* **learning rate too high**: the losses jump up and down from epoch to epoch instead of settling;
+* **mode collapse**: the samples' diversity (1.0 = as varied as real digits) has fallen well
+  below its best, to a low value: the generator draws the same few digits over and over.
+
+The thresholds are chosen so that the report's CGAN and cDCGAN (the shipped runs) read healthy at
+every epoch, while each failure above shows within a few epochs of starting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+WINDOW = 6  # epochs looked at for trends and oscillation
+D_NEAR_ZERO = 0.3  # mean D loss below this: D is (almost) always right
+G_HIGH = 2.5  # mean G loss above this while D is near zero
+JUMPS = 0.3  # mean epoch-to-epoch change / mean level above this: not settling
+TURNS = 2  # ... with at least this many changes of direction in the window
+COLLAPSED = 0.5  # mean diversity below this ...
+FALLEN = 0.7  # ... and below this share of its best so far
+
+
+@dataclass(frozen=True)
+class Symptom:
+    name: str  # "diverged", "discriminator_wins", "learning_rate_too_high", "mode_collapse"
+    epoch: int  # the newest epoch, where it shows
+    sentence: str  # what a student reads
+
+
+def _losses(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    epochs = np.array([r.epoch for r in records])
+    d = np.array([float(r.d_loss) for r in records])
+    g = np.array([float(r.g_loss) for r in records])
+    return epochs, d, g
+
+
+def mean_diversity(metrics) -> float | None:
+    """The mean of the per-digit diversity a history record holds, or None."""
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("diversity"), list):
+        return None
+    values = [v for v in metrics["diversity"] if isinstance(v, (int, float)) and math.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def diverged(epochs, d, g) -> Symptom | None:
+    bad = ~(np.isfinite(d) & np.isfinite(g))
+    if not bad.any():
+        return None
+    first = int(epochs[np.argmax(bad)])
+    return Symptom("diverged", int(epochs[-1]), (
+        f"Training has diverged: the losses became NaN or infinite at epoch {first}. The weights "
+        "are broken from there on; start again with a smaller learning rate."))
+
+
+def discriminator_wins(epochs, d, g) -> Symptom | None:
+    recent_d, recent_g = d[-3:], g[-WINDOW:]
+    if len(d) < 3 or recent_d.mean() >= D_NEAR_ZERO or g[-3:].mean() <= G_HIGH:
+        return None
+    if recent_g[-1] <= recent_g[0] and recent_g[-1] < 2 * G_HIGH:
+        return None  # G's loss is high but coming down: the game is recovering
+    return Symptom("discriminator_wins", int(epochs[-1]), (
+        f"The discriminator is winning: its loss is near zero ({recent_d.mean():.2f}) while the "
+        f"generator's loss climbs ({recent_g[0]:.1f} → {recent_g[-1]:.1f}). D spots every fake, so "
+        "G learns almost nothing from it; a weaker D (smaller learning rate, fewer units) or a "
+        "stronger G restores the balance."))
+
+
+def _unsettled(values: np.ndarray) -> bool:
+    steps = np.diff(values)
+    turns = int((np.sign(steps[1:]) * np.sign(steps[:-1]) < 0).sum())
+    return np.abs(steps).mean() / max(np.abs(values).mean(), 1e-6) > JUMPS and turns >= TURNS
+
+
+def learning_rate_too_high(epochs, d, g) -> Symptom | None:
+    if len(d) < WINDOW:
+        return None
+    recent_d, recent_g = d[-WINDOW:], g[-WINDOW:]
+    if not (_unsettled(recent_d) or _unsettled(recent_g)):
+        return None
+    return Symptom("learning_rate_too_high", int(epochs[-1]), (
+        f"The learning rate looks too high: over the last {WINDOW} epochs the losses jump up and "
+        f"down (D {recent_d.min():.2f}-{recent_d.max():.2f}, G {recent_g.min():.2f}-"
+        f"{recent_g.max():.2f}) instead of settling. Each step overshoots; try a learning rate "
+        "5-10 times smaller."))
+
+
+def mode_collapse(records) -> Symptom | None:
+    points = [(r.epoch, mean_diversity(r.metrics)) for r in records]
+    points = [(e, v) for e, v in points if v is not None]
+    if len(points) < 2:
+        return None
+    epoch, latest = points[-1]
+    best_epoch, best = max(points[:-1], key=lambda p: p[1])
+    if latest >= COLLAPSED or latest >= FALLEN * best:
+        return None
+    return Symptom("mode_collapse", int(epoch), (
+        f"Mode collapse: the diversity of the samples fell from {best:.2f} (epoch {best_epoch}) to "
+        f"{latest:.2f} (1.0 = as varied as real handwriting). The generator has found a few digits "
+        "that fool the discriminator and draws them over and over."))
+
+
+def diagnose(records) -> list[Symptom]:
+    """The symptoms the history shows at its newest epoch, most serious first ([] = healthy)."""
+    records = list(records)
+    if not records:
+        return []
+    epochs, d, g = _losses(records)
+    found = diverged(epochs, d, g)
+    if found is not None:
+        return [found]  # nothing else can be read from broken numbers
+    checks = (discriminator_wins(epochs, d, g), learning_rate_too_high(epochs, d, g),
+              mode_collapse(records))
+    return [s for s in checks if s is not None]

@@ -1,0 +1,90 @@
+"""Symptoms named from a run's numbers: each failure on a synthetic history, and the shipped runs
+(the report's CGAN and cDCGAN) healthy at every epoch, as they read while they trained."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cgan.runs import EpochRecord, Run
+from cgan.symptoms import diagnose
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def history(d, g, diversity=None) -> list[EpochRecord]:
+    records = []
+    for i, (dl, gl) in enumerate(zip(d, g, strict=True)):
+        metrics = None
+        if diversity is not None and diversity[i] is not None:
+            metrics = {"accuracy": 0.9, "frechet": 50.0, "diversity": [diversity[i]] * 10}
+        records.append(EpochRecord(epoch=i + 1, d_loss=dl, g_loss=gl, epoch_seconds=1.0,
+                                   wall_seconds=1.0, finished_at=0.0, metrics=metrics))
+    return records
+
+
+def names(records) -> list[str]:
+    return [s.name for s in diagnose(records)]
+
+
+def healthy_losses(n: int = 30) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng(0)
+    d = list(1.25 + 0.02 * rng.standard_normal(n))
+    g = list(0.9 + 0.02 * rng.standard_normal(n))
+    return d, g
+
+
+def test_healthy_history_has_no_symptom():
+    assert diagnose(history(*healthy_losses())) == []
+    assert diagnose([]) == []
+
+
+def test_discriminator_winning():
+    d = [0.9, 0.6, 0.3, 0.15, 0.08, 0.05, 0.03, 0.02]
+    g = [1.5, 2.0, 2.8, 3.5, 4.2, 4.9, 5.6, 6.3]
+    found = diagnose(history(d, g))
+    assert [s.name for s in found] == ["discriminator_wins"]
+    assert found[0].epoch == 8
+    assert "discriminator is winning" in found[0].sentence and "near zero" in found[0].sentence
+    assert "2.8 → 6.3" in found[0].sentence  # the climb, over the last 6 epochs
+    # D low but G coming back down: recovering, not named.
+    assert names(history(d, [6.0, 5.0, 4.5, 4.0, 3.5, 3.2, 3.0, 2.9])) == []
+
+
+def test_learning_rate_too_high():
+    d = [1.2, 0.2, 1.9, 0.3, 2.2, 0.25, 1.8, 0.4]
+    g = [0.9, 4.0, 0.6, 3.5, 0.5, 4.2, 0.7, 3.0]
+    found = diagnose(history(d, g))
+    assert "learning_rate_too_high" in [s.name for s in found]
+    sentence = next(s.sentence for s in found if s.name == "learning_rate_too_high")
+    assert "too high" in sentence and "smaller" in sentence
+    # A steady fall (no back and forth) is not oscillation.
+    assert names(history(list(np.linspace(2, 1.2, 8)), list(np.linspace(3, 0.9, 8)))) == []
+
+
+def test_mode_collapse_from_falling_diversity():
+    d, g = healthy_losses(8)
+    diversity = [0.3, 0.6, 0.8, 0.85, 0.6, 0.4, 0.25, 0.2]
+    found = diagnose(history(d, g, diversity))
+    assert [s.name for s in found] == ["mode_collapse"]
+    assert "0.85 (epoch 4)" in found[0].sentence and "0.20" in found[0].sentence
+    # Low diversity that is rising (a young run) is not a collapse.
+    assert names(history(d, g, [0.1, 0.2, 0.3, 0.35, None, 0.4, None, 0.45])) == []
+
+
+def test_nan_loss_is_divergence():
+    d, g = healthy_losses(8)
+    g[5] = math.nan
+    found = diagnose(history(d, g))
+    assert [s.name for s in found] == ["diverged"] and "epoch 6" in found[0].sentence
+
+
+@pytest.mark.parametrize("name", ["cgan-report", "cdcgan-report"])
+def test_shipped_runs_read_healthy_at_every_epoch(name):
+    records = Run(SHIPPED / name).history()
+    assert len(records) >= 20
+    for end in range(1, len(records) + 1):  # as the Loss curves page read them while training
+        assert diagnose(records[:end]) == [], (name, end, diagnose(records[:end]))
