@@ -88,3 +88,47 @@ def test_shipped_runs_read_healthy_at_every_epoch(name):
     assert len(records) >= 20
     for end in range(1, len(records) + 1):  # as the Loss curves page read them while training
         assert diagnose(records[:end]) == [], (name, end, diagnose(records[:end]))
+
+
+# ---------------------------------------------------------------------------------------------
+# On the Loss curves page
+
+
+def loss_page(root, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
+    app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120).run()
+    app.switch_page("views/losses.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_loss_page_names_the_symptom_while_training_and_after(cgan_run, tmp_path, monkeypatch):
+    import json
+    import os
+    import shutil
+
+    run = Run(shutil.copytree(cgan_run.path, tmp_path / "winning"))
+    d = [0.9, 0.3, 0.1, 0.05]
+    g = [1.5, 3.0, 4.5, 6.0]  # the discriminator wins
+    lines = [json.dumps({**r.to_json(), "d_loss": dl, "g_loss": gl})
+             for r, dl, gl in zip(run.history(), d, g, strict=True)]
+    run.history_path.write_text("\n".join(lines) + "\n")
+    run.write_status("running", pid=os.getpid(), epochs_total=8)  # this process as its trainer
+    app = loss_page(tmp_path, monkeypatch)
+    warnings = [w.value for w in app.warning]
+    assert len(warnings) == 1 and "Epoch 4:" in warnings[0] and "discriminator is winning" in warnings[0]
+    run.write_status("finished", epochs_total=4)
+    app = loss_page(tmp_path, monkeypatch)
+    assert not app.warning
+    notes = [i.value for i in app.info]
+    assert len(notes) == 1 and "Note on winning" in notes[0] and "discriminator is winning" in notes[0]
+
+
+def test_loss_page_says_nothing_about_a_healthy_shipped_run(monkeypatch):
+    app = loss_page(SHIPPED, monkeypatch)
+    assert app.multiselect(key="losses_runs").value == ["cgan-report"]
+    assert not app.warning and not app.info and not app.error

@@ -1,20 +1,26 @@
-"""Loss curves: D and G loss per epoch (report Figure 5), epoch time, and quality if measured."""
+"""Loss curves: D and G loss per epoch (report Figure 5), epoch time, quality if measured, and
+the symptom the numbers show (cgan.symptoms), named while the run trains."""
 
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import common
+from app import common, plots
+from cgan.symptoms import diagnose
 
 D_REFERENCE = math.log(4)  # D's loss when it outputs 1/2 for every image: it cannot tell
 G_REFERENCE = math.log(2)  # G's loss at that point
-COLOURS = ("#0B4F9C", "#C2410C", "#15803D", "#7E22CE", "#B91C1C", "#0E7490")
-FONT = dict(size=18, color="#000000")
 
 st.title("Loss curves")
+# Two charts share a row where each gets at least 560 pixels, else they stack.
+st.html("""<style>
+.st-key-losses_row [data-testid='stHorizontalBlock'] { flex-wrap: wrap; }
+.st-key-losses_row [data-testid='stColumn'] { flex: 1 1 560px !important; min-width: min(560px, 100%); }
+</style>""")
 
 
 def smooth(values: list[float], window: int) -> np.ndarray:
@@ -30,32 +36,17 @@ def smooth(values: list[float], window: int) -> np.ndarray:
     return out
 
 
-def layout(figure: go.Figure, title: str, y_title: str, log: bool = False) -> go.Figure:
-    figure.update_layout(
-        title=dict(text=title, font=dict(size=22)), font=FONT, hovermode="x unified",
-        xaxis_title="Epoch", yaxis_title=y_title, height=460, margin=dict(l=70, r=30, t=70, b=60),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
-        plot_bgcolor="#FFFFFF", paper_bgcolor="#FFFFFF",
-    )
-    last = max((max(trace.x) for trace in figure.data if trace.x), default=1)
-    figure.update_xaxes(showgrid=True, gridcolor="#D0D5DD", linecolor="#000", ticks="outside",
-                        tickformat="d", dtick=1 if last <= 12 else None)
-    figure.update_yaxes(showgrid=True, gridcolor="#D0D5DD", linecolor="#000", ticks="outside",
-                        type="log" if log else "linear")
-    return figure
-
-
 def loss_figure(curves: dict, window: int, log: bool) -> go.Figure:
     figure = go.Figure()
     several = len(curves) > 1
     for index, (name, records) in enumerate(curves.items()):
         x = [r.epoch for r in records]
         for loss, label, dash, colour in (
-            ("d_loss", "D loss", "solid", COLOURS[0]),
-            ("g_loss", "G loss", "solid", COLOURS[1]),
+            ("d_loss", "D loss", "solid", plots.BLUE),
+            ("g_loss", "G loss", "solid", plots.ORANGE),
         ):
             if several:
-                colour = COLOURS[index % len(COLOURS)]
+                colour = plots.COLOURS[index % len(plots.COLOURS)]
                 dash = "solid" if loss == "d_loss" else "dot"
             figure.add_trace(go.Scatter(
                 x=x, y=smooth([getattr(r, loss) for r in records], window),
@@ -63,13 +54,14 @@ def loss_figure(curves: dict, window: int, log: bool) -> go.Figure:
                 line=dict(color=colour, width=3, dash=dash),
                 hovertemplate="%{y:.3f}",
             ))
-    figure.add_hline(y=D_REFERENCE, line=dict(color="#444", width=2, dash="dash"),
-                     annotation_text="log 4 = 1.386: D cannot tell real from fake",
-                     annotation_position="top left", annotation_font=dict(size=16))
-    figure.add_hline(y=G_REFERENCE, line=dict(color="#888", width=1.5, dash="dash"),
-                     annotation_text="log 2 = 0.693", annotation_position="bottom left",
-                     annotation_font=dict(size=16))
-    return layout(figure, "Discriminator and generator loss per epoch", "Loss", log)
+    # Short labels: they must fit a chart 560 pixels wide on a projector.
+    figure.add_hline(y=D_REFERENCE, line=dict(color=plots.GREY, width=2, dash="dash"),
+                     annotation_text="log 4 ≈ 1.39: D can't tell", annotation_position="top left")
+    figure.add_hline(y=G_REFERENCE, line=dict(color="#777777", width=1.5, dash="dash"),
+                     annotation_text="log 2 ≈ 0.69", annotation_position="bottom left")
+    plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss")
+    figure.update_yaxes(type="log" if log else "linear")
+    return figure
 
 
 def time_figure(curves: dict) -> go.Figure:
@@ -78,10 +70,10 @@ def time_figure(curves: dict) -> go.Figure:
         figure.add_trace(go.Scatter(
             x=[r.epoch for r in records], y=[r.epoch_seconds for r in records],
             name=name, mode="lines+markers" if len(records) < 30 else "lines",
-            line=dict(color=COLOURS[index % len(COLOURS)], width=3),
+            line=dict(color=plots.COLOURS[index % len(plots.COLOURS)], width=3),
             hovertemplate="%{y:.2f} s",
         ))
-    return layout(figure, "Training time per epoch (ptime)", "Seconds")
+    return plots.style(figure, "Training time per epoch", x_title="Epoch", y_title="Seconds")
 
 
 def metric_figure(curves: dict, key: str, title: str, y_title: str, scale: float = 1.0):
@@ -92,10 +84,27 @@ def metric_figure(curves: dict, key: str, title: str, y_title: str, scale: float
         if points:
             figure.add_trace(go.Scatter(
                 x=[p[0] for p in points], y=[p[1] * scale for p in points], name=name,
-                mode="lines+markers", line=dict(color=COLOURS[index % len(COLOURS)], width=3),
+                mode="lines+markers", line=dict(color=plots.COLOURS[index % len(plots.COLOURS)], width=3),
                 hovertemplate="%{y:.3g}",
             ))
-    return layout(figure, title, y_title) if figure.data else None
+    if not figure.data:
+        return None
+    return plots.style(figure, title, x_title="Epoch", y_title=y_title, height=360)
+
+
+def symptom_notes(run, records) -> None:
+    """Name what the numbers show: a warning while the run trains, a note once it is done."""
+    found = diagnose(records)
+    training = common.training_state(run) == "running"
+    with st.container(key="losses_symptoms"):
+        for symptom in found:
+            if training:
+                st.warning(f"**Epoch {symptom.epoch}:** {symptom.sentence}", icon=":material/warning:")
+            else:
+                st.info(f"**Note on {run.name}:** {symptom.sentence}", icon=":material/info:")
+        if not found and training:
+            st.caption(f"Health check at epoch {records[-1].epoch}: no sign of a failing game "
+                       "(discriminator winning, mode collapse, learning rate too high).")
 
 
 with common.page_errors():
@@ -120,22 +129,20 @@ with common.page_errors():
                 curves[name] = records
             else:
                 st.info(f"Run {name} has no finished epoch yet.")
+        if run.name in curves:
+            symptom_notes(run, curves[run.name])
         if curves:
-            accuracy = metric_figure(curves, "accuracy", "Samples a digit classifier gets right",
-                                     "Accuracy (%)", scale=100)
-            frechet = metric_figure(curves, "frechet", "Fréchet distance to real digits",
-                                    "Distance (lower is better)")
-            if accuracy or frechet:
-                left, right = st.columns(2)
-                with left:
-                    st.plotly_chart(loss_figure(curves, window, log), key="losses_chart",
-                                    theme=None)
+            accuracy = metric_figure(curves, "accuracy", "Classifier accuracy", "Accuracy (%)", scale=100)
+            frechet = metric_figure(curves, "frechet", "Fréchet distance to real", "Distance ↓")
+            with st.container(key="losses_row"):
+                left, right = st.columns(2) if (accuracy or frechet) else (st.container(), None)
+            with left:
+                plots.show(loss_figure(curves, window, log), key="losses_chart")
+            if right is not None:
                 with right:
                     for figure, key in ((accuracy, "losses_accuracy"), (frechet, "losses_frechet")):
                         if figure is not None:
-                            st.plotly_chart(figure, key=key, theme=None)
-            else:
-                st.plotly_chart(loss_figure(curves, window, log), key="losses_chart", theme=None)
+                            plots.show(figure, key=key)
             common.explain(
                 "**What the losses mean.** D (the discriminator) is scored on telling real digits "
                 "from generated ones; G (the generator) is scored on fooling D. Early on D wins "
@@ -144,4 +151,4 @@ with common.page_errors():
                 "falls toward log 2 ≈ 0.69. The curves flatten long before the pictures stop "
                 "improving, so look at the grids (and the quality curves) too."
             )
-            st.plotly_chart(time_figure(curves), key="losses_time", theme=None)
+            plots.show(time_figure(curves), key="losses_time")
