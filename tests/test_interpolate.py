@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import io
-import re
 
 import numpy as np
 import pytest
@@ -110,26 +107,7 @@ def test_gif_has_every_step_enlarged_crisply_and_bounces():
 # ---------------------------------------------------------------------------------------------
 # The Interpolation page (AppTest)
 
-from test_app import app, no_failure, root  # noqa: E402,F401  (root: a fixture)
-
-
-@pytest.fixture
-def served(monkeypatch, root):  # noqa: F811
-    """The app reads cgan-report (the small CGAN run) and cdcgan-small."""
-    monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
-    return root
-
-
-def shown_figures(at) -> list[tuple[str, np.ndarray]]:
-    """(caption, pixels) of every picture the page showed (common.show_image's PNG figures)."""
-    found = []
-    for element in at.get("html"):
-        for figure in re.findall(r"<figure.*?</figure>", element.proto.body, re.S):
-            data = re.search(r'src="data:image/png;base64,([^"]+)"', figure).group(1)
-            caption = re.search(r"<figcaption[^>]*>(.*?)</figcaption>", figure, re.S)
-            image = Image.open(io.BytesIO(base64.b64decode(data))).convert("L")
-            found.append((html.unescape(caption.group(1)) if caption else "", np.asarray(image)))
-    return found
+from test_app import app, images, no_failure  # noqa: E402
 
 
 def strip_tiles(image: np.ndarray, steps: int) -> np.ndarray:
@@ -140,10 +118,10 @@ def strip_tiles(image: np.ndarray, steps: int) -> np.ndarray:
     return np.stack([small[:28, k * 30 : k * 30 + 28] for k in range(steps)])
 
 
-def test_page_morphs_the_handwriting_of_the_chosen_epoch(served):
+def test_page_morphs_the_handwriting_of_the_chosen_epoch(checkpoints):
     from cgan.runs import Run
 
-    run = Run(served / "cgan-report")
+    run = Run(checkpoints / "cgan-report")
     at = app("interpolate")
     no_failure(at)
     assert at.title[0].value == "Interpolation"
@@ -156,7 +134,8 @@ def test_page_morphs_the_handwriting_of_the_chosen_epoch(served):
     for path in interpolate.PATHS:
         at.segmented_control(key="interpolate_path").set_value(path).run()
         no_failure(at)
-        caption, strip = shown_figures(at)[0]
+        shown = images(at)[0]
+        caption, strip = shown.captions[0], shown.pixels
         assert caption.startswith("Digit 5, seed 10 → 20")
         expected = interpolate.handwriting_morph(run.load_generator(2), 5, 10, 20, 6, path)
         assert np.array_equal(strip_tiles(strip, 6), expected)
@@ -165,18 +144,40 @@ def test_page_morphs_the_handwriting_of_the_chosen_epoch(served):
     assert labels == ["Download PNG", "Download GIF"]
 
 
-def test_page_morphs_one_digit_into_another(served):
+def test_page_morphs_one_digit_into_another(checkpoints):
     from cgan.runs import Run
 
     at = app("interpolate")
     at.sidebar.selectbox(key="run").set_value("cdcgan-small").run()
-    at.segmented_control(key="interpolate_mode").set_value("Morph the digit").run()
+    at.segmented_control(key="interpolate_mode").set_value("Digit").run()
     at.segmented_control(key="interpolate_from").set_value(1).run()
     at.segmented_control(key="interpolate_to").set_value(7).run()
     at.number_input(key="interpolate_seed").set_value(99).run()
     no_failure(at)
-    caption, strip = shown_figures(at)[0]
+    shown = images(at)[0]
+    caption, strip = shown.captions[0], shown.pixels
     assert caption == "Digit 1 → 7, seed 99, epoch 2"
-    run = Run(served / "cdcgan-small")
-    expected = interpolate.digit_morph(run.load_generator(2), 1, 7, 99, 9)
-    assert np.array_equal(strip_tiles(strip, 9), expected)
+    run = Run(checkpoints / "cdcgan-small")
+    expected = interpolate.digit_morph(run.load_generator(2), 1, 7, 99, 7)
+    assert np.array_equal(strip_tiles(strip, 7), expected)
+
+
+def test_page_gives_ds_verdict_on_every_step_when_the_epoch_has_d(checkpoints):
+    from cgan import verdict
+    from cgan.runs import Run, save_tensors_atomic
+
+    run = Run(checkpoints / "cgan-report")
+    had = run.discriminator_path(4).is_file()
+    if not had:  # a trainer that does not keep D yet: the run's resume state holds epoch 4's
+        save_tensors_atomic(run.discriminator_path(4), run.load_resume_state()["discriminator"])
+    try:
+        at = app("interpolate")
+        at.segmented_control(key="interpolate_digit").set_value(2).run()
+        no_failure(at)
+        strip = interpolate.handwriting_morph(run.load_generator(4), 2, 42, 43, 7, "spherical")
+        expected = verdict.verdict(run.load_discriminator(4), strip, [2] * 7)
+        line = "**D: real 2?** " + " · ".join(f"{p:.0%}" for p in expected)
+        assert line in [m.value for m in at.markdown]
+    finally:
+        if not had:
+            run.discriminator_path(4).unlink()

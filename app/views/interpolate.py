@@ -6,12 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from app import common
-from cgan import interpolate
+from cgan import interpolate, verdict
 from cgan.limits import MAX_SEED
 
-HANDWRITING = "Morph the handwriting"
-CONTENT = "Morph the digit"
-PATH_NAMES = {"linear": "Straight line", "spherical": "Around the sphere"}
+HANDWRITING = "Handwriting"
+CONTENT = "Digit"
+PATH_NAMES = {"linear": "Straight", "spherical": "Spherical"}
 STRIP_WIDTH = 880  # the main column at 1280x720 with the sidebar open
 
 
@@ -28,6 +28,17 @@ def second_digit(key: str, first: int) -> int:
     return 8 if digit is None else int(digit)
 
 
+def show_verdicts(run, epoch: int, images, asked: list[int]) -> None:
+    """D's probability that each step is a real digit of each label in `asked`, one row a label."""
+    # Loaded per rerun (a small file); the discriminator page keeps its own cached copy.
+    discriminator = run.load_discriminator(epoch)
+    rows = []
+    for label in asked:
+        probabilities = verdict.verdict(discriminator, images, [label] * len(images))
+        rows.append(f"**D: real {label}?** " + " · ".join(f"{p:.0%}" for p in probabilities))
+    st.markdown("  \n".join(rows))
+
+
 st.title("Interpolation")
 
 with common.page_errors():
@@ -36,10 +47,10 @@ with common.page_errors():
     if saved:
         mode_column, steps_column, epoch_column = st.columns([5, 3, 4], gap="medium")
         mode = mode_column.segmented_control(
-            "What changes", [HANDWRITING, CONTENT], default=HANDWRITING, required=True,
+            "What morphs", [HANDWRITING, CONTENT], default=HANDWRITING, required=True,
             key="interpolate_mode",
         ) or HANDWRITING
-        steps = steps_column.slider("Steps", interpolate.MIN_STEPS, 16, 9, key="interpolate_steps")
+        steps = steps_column.slider("Steps", interpolate.MIN_STEPS, 16, 7, key="interpolate_steps")
         with epoch_column:
             epoch = common.epoch_control("Epoch", saved, "interpolate_epoch")
         generator = common.generator(run, epoch)
@@ -56,9 +67,9 @@ with common.page_errors():
                 required=True, key="interpolate_path",
             ) or "spherical"
             images = interpolate.handwriting_morph(generator, digit, seed_a, seed_b, steps, path)
-            caption = (f"Digit {digit}, seed {seed_a} → {seed_b} ({PATH_NAMES[path].lower()}), "
-                       f"epoch {epoch}")
+            caption = f"Digit {digit}, seed {seed_a} → {seed_b} ({PATH_NAMES[path].lower()} path), epoch {epoch}"
             name = f"{run.name}-epoch{epoch}-digit{digit}-seeds{seed_a}-{seed_b}-{path}"
+            asked = [digit]
         else:
             digit_a = common.digit_control("interpolate_from", label="From digit")
             digit_b = second_digit("interpolate_to", digit_a)
@@ -68,10 +79,13 @@ with common.page_errors():
             images = interpolate.digit_morph(generator, digit_a, digit_b, seed, steps)
             caption = f"Digit {digit_a} → {digit_b}, seed {seed}, epoch {epoch}"
             name = f"{run.name}-epoch{epoch}-digits{digit_a}-{digit_b}-seed{seed}"
+            asked = [digit_a] if digit_a == digit_b else [digit_a, digit_b]
 
         strip = common.fitted_mosaic(images, columns=steps, width=STRIP_WIDTH, height=300)
         common.show_image(strip, caption=caption)
-        png_column, gif_column, _ = st.columns([2, 2, 5])
+        if epoch in run.discriminator_epochs([epoch]):
+            show_verdicts(run, epoch, images, asked)
+        png_column, gif_column, _ = st.columns([3, 3, 4])
         with png_column:
             common.download_png("Download PNG", strip, f"{name}.png", key="interpolate_png")
         gif_column.download_button(
@@ -83,8 +97,8 @@ with common.page_errors():
             common.explain(
                 "Left to right, the **noise** walks from one seed to the other while the label "
                 "stays the same: the slant and thickness change, the digit does not. "
-                "*Straight line*: the middle of the line is shorter than real noise, so middle "
-                "steps can look faint. *Around the sphere* keeps the length of the noise."
+                "*Straight*: the middle of a straight line is shorter than real noise, so middle "
+                "steps can look faint. *Spherical* turns along the sphere and keeps the noise's length."
             )
         else:
             common.explain(
