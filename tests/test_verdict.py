@@ -95,8 +95,7 @@ def test_bad_questions_are_refused(judged_run):
 
 import shutil  # noqa: E402
 
-from test_app import app, no_failure, texts  # noqa: E402
-from test_interpolate import shown_figures  # noqa: E402
+from test_app import app, images, no_failure, texts  # noqa: E402
 
 
 @pytest.fixture
@@ -119,22 +118,23 @@ def test_page_shows_ds_verdict_for_a_generated_and_a_real_digit(served):
     at.segmented_control(key="discriminator_digit").set_value(6).run()
     at.number_input(key="discriminator_seed").set_value(5).run()
     no_failure(at)
-    caption, picture = shown_figures(at)[0]
+    caption, picture = images(at)[0].captions[0], images(at)[0].pixels
     assert caption == "A generated 6 (seed 5, epoch 2)"
     image = generate(run.load_generator(2), [6], noise(5, 1))[0]
     assert np.array_equal(picture[::10, ::10], image)
     expected = verdict.verdict(run.load_discriminator(2), image[None], [6])[0]
-    assert at.metric[0].value == f"{expected:.0%} real"
-    assert "is this a real 6?" in at.metric[0].label
+    shown = [m.value for m in at.markdown]
+    assert f"## D: {expected:.0%} real" in shown
+    assert "D at epoch 2, asked “is this a real 6?”" in shown
     bars = at.get("plotly_chart")[0].proto.spec
     assert '"If the label were' in bars
 
     at.segmented_control(key="discriminator_source").set_value("A real digit").run()
     no_failure(at)
-    caption, picture = shown_figures(at)[0]
+    caption, picture = images(at)[0].captions[0], images(at)[0].pixels
     assert caption == "A real 6 (MNIST training set, seed 5)"
     expected = verdict.verdict(run.load_discriminator(2), picture[::10, ::10][None], [6])[0]
-    assert at.metric[0].value == f"{expected:.0%} real"
+    assert f"## D: {expected:.0%} real" in [m.value for m in at.markdown]
 
 
 def test_page_shows_ds_view_across_epochs(served):

@@ -79,8 +79,9 @@ def histogram_figure(view: verdict.EpochView) -> go.Figure:
         go.Bar(x=centres.tolist(), y=generated_counts.tolist(), name="Generated digits", marker_color=GENERATED_COLOUR,
                opacity=0.75),
     ])
-    figure = style(figure, f"Epoch {view.epoch}: what D says", "D: % real", "Digits")
-    figure.update_layout(barmode="overlay", bargap=0.05)
+    figure = style(figure, f"Epoch {view.epoch}: what D says", "D: % real", "Digits", height=420)
+    figure.update_layout(barmode="overlay", bargap=0.05, margin=dict(b=120),
+                         legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0))
     figure.update_xaxes(range=[0, 100], dtick=10)
     figure.add_vline(x=50, line_dash="dash", line_color="#000")
     return figure
@@ -95,9 +96,10 @@ def fraction_figure(views: list[verdict.EpochView], chosen: int) -> go.Figure:
     picked = epochs.index(chosen)
     figure.add_trace(go.Scatter(x=[chosen], y=[right[picked]], mode="markers", showlegend=False,
                                 marker=dict(size=16, color=GENERATED_COLOUR), hoverinfo="skip"))
-    figure = style(figure, "How often D is right", "Epoch", "% right")
+    figure = style(figure, "How often D is right", "Epoch", "% right", height=420)
+    figure.update_layout(showlegend=False, margin=dict(b=120))
     figure.update_yaxes(range=[0, 105], dtick=25)
-    figure.update_xaxes(tickformat="d")
+    figure.update_xaxes(tickformat="d", dtick=1 if epochs[-1] <= 12 else None)
     figure.add_hline(y=50, line_dash="dash", line_color="#000", annotation_text="a coin toss",
                      annotation_position="bottom right", annotation_font=dict(size=16))
     return figure
@@ -134,7 +136,8 @@ with common.page_errors():
         picture_column, chart_column = st.columns([2, 3], gap="large")
         with picture_column:
             common.show_image(common.upscale(image, 10), caption=what, max_height="300px")
-            st.metric(f"D at epoch {epoch}, asked \"is this a real {digit}?\"", f"{every_label[digit]:.0%} real")
+            st.markdown(f"## D: {every_label[digit]:.0%} real")
+            st.markdown(f"D at epoch {epoch}, asked “is this a real {digit}?”")
         with chart_column:
             st.plotly_chart(label_figure(every_label, digit), key="discriminator_labels", theme=None)
         common.explain(
