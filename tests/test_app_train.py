@@ -42,7 +42,10 @@ def fill(page: AppTest, name: str, model: str = "cgan", **values) -> None:
     if page.radio(key="train_model").value != model:
         page.radio(key="train_model").set_value(model).run()
     for field, value in {**GOOD, **values}.items():
-        page.number_input(key=f"train_{model}_{field}").set_value(value)
+        if field == "lr":  # a text box: any text reaches the check, none is silently replaced
+            page.text_input(key=f"train_{model}_lr").input(str(value))
+        else:
+            page.number_input(key=f"train_{model}_{field}").set_value(value)
     page.text_input(key="train_name").input(name)
 
 
@@ -68,6 +71,12 @@ def message_after(page: AppTest, label: str) -> str | None:
             following = shown[i + 1]
             return following.value if following.type == "error" else None
     raise AssertionError(f"no field labelled {label!r}")
+
+
+def banner(page: AppTest) -> str:
+    """The line at the top of the page about the run this session started."""
+    found = [m.value for m in page.markdown if m.value.startswith("**Started ")]
+    return found[0] if found else ""
 
 
 def badges(page: AppTest) -> list[str]:
@@ -131,12 +140,12 @@ def test_start_watch_refuse_a_second_and_delete_with_confirmation(root):
     page = open_page()
     fill(page, "lecture-demo")
     press(page, "train_start")
-    assert "Started lecture-demo" in page.success[0].value
+    assert banner(page).startswith("**Started lecture-demo**")
     assert badges(page) and "running" in badges(page)[0]
     assert page.text_input(key="train_name").value == "live-1"  # the next free name is offered
 
-    # One job at a time: a second start is refused beside the button and makes nothing.
-    fill(page, "second")
+    # One job at a time: a second start (other settings) is refused beside the button.
+    fill(page, "second", seed=7)
     press(page, "train_start")
     assert "already running (lecture-demo)" in message_after(page, "Start training")
     assert not (root / "second").exists()
@@ -153,11 +162,12 @@ def test_start_watch_refuse_a_second_and_delete_with_confirmation(root):
     assert "This cannot be undone" in page.warning[0].value
     press(page, "train_cancel_lecture-demo")
     assert (root / "lecture-demo").exists()
+    assert not [w for w in page.warning if "cannot be undone" in w.value]  # the dialog closed
     press(page, "train_delete_lecture-demo")
     press(page, "train_confirm_lecture-demo")
     assert not (root / "lecture-demo").exists()
     assert jobs.list_jobs(root) == []
-    assert any("Deleted lecture-demo" in message.value for message in page.success)
+    assert any("Deleted lecture-demo" in t.value for t in page.toast)
 
 
 def test_stop_then_resume_from_the_page(root):
@@ -246,3 +256,93 @@ def test_old_job_records_are_ignored(root):
     page = open_page()
     assert not badges(page)
     assert any("No training" in i.value for i in page.info)
+
+
+# ---------------------------------------------------------------------------------------------
+# One press, one job, one message; nothing silently replaced; damaged runs stay in their place
+
+
+def test_a_double_press_starts_one_job_with_one_message(root, monkeypatch):
+    monkeypatch.setenv("CGAN_MAX_JOBS", "4")  # the limit would hide a second job: lift it
+    page = open_page()
+    fill(page, "twice")
+    page.button(key="train_start").click()
+    page.button(key="train_start").click().run()  # a true double click: two presses, one run
+    assert not page.exception
+    time.sleep(1.5)
+    press(page, "train_start")  # pressed again 1.5 s later: the name field now offers live-1
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["twice"]
+    assert [job.name for job in jobs.list_jobs(root)] == ["twice"]
+    assert banner(page).startswith("**Started twice**")
+    assert not page.error, [e.value for e in page.error]  # no "already exists", no limit message
+    assert not page.success and not page.toast
+
+
+def test_a_learning_rate_that_is_not_a_finite_number_is_refused_beside_its_field(root):
+    page = open_page()
+    for text in ("1e400", "-1e400", "nan", "inf", "0.001x", ""):
+        fill(page, "never", lr=text)
+        press(page, "train_start")
+        shown = message_after(page, "Learning rate")
+        assert shown and shown.startswith("Learning rate: must be a number more than 0"), (text, shown)
+        assert page.text_input(key="train_cgan_lr").value == text  # what was typed stays
+        assert not [p for p in root.iterdir() if not p.name.startswith(".")]
+
+
+def test_a_started_run_is_followed_and_measures_its_quality(root):
+    page = open_page()
+    fill(page, "followed", limit=500, batch_size=50, epochs=2)
+    press(page, "train_start")
+    # The confirmation comes first on the page, before the form.
+    shown = list(elements(page.main))
+    banner_at = next(i for i, e in enumerate(shown) if getattr(e, "value", "") == banner(page))
+    form_at = next(i for i, e in enumerate(shown) if getattr(e, "label", None) == "Epochs")
+    assert banner_at < form_at
+    status = Run(root / "followed").status()
+    arguments = status["arguments"]
+    every = int(arguments[arguments.index("--metrics-every") + 1])
+    # 500 CGAN images: an epoch costs 0.015 s, a measurement 1.3 s -> every 434 epochs (at the last).
+    assert every == 434
+    page = watch(page, lambda p: p.session_state["run"] == "followed" if "run" in p.session_state else False)
+    page = watch(page, lambda p: any("finished" in b for b in badges(p)))
+    run = Run(root / "followed")
+    assert run.config()["metrics_every"] == every
+    assert run.history()[-1].metrics is not None, run.log_path.read_text()[-500:]
+    assert "Quality (accuracy, Fréchet distance) is measured after the last epoch" in " ".join(
+        c.value for c in page.caption)
+
+
+def test_a_failed_job_shows_its_reason_in_one_line(root):
+    run = Run(root / "broken")
+    run.path.mkdir()
+    run.log_path.write_text(
+        "+ cgan: 500 images, 10 iterations/epoch\nTraceback (most recent call last):\n"
+        '  File "/home/x/cgan/train.py", line 12, in <module>\n    main()\n    ^^^^^^\n'
+        "RuntimeError: the machine ran out of memory\n"
+    )
+    run.write_status("starting", pid=2**22 + 5, pid_started="1", arguments=["--out", str(run.path)],
+                     device="cpu", launched_at=time.time())
+    page = open_page()
+    assert "failed" in badges(page)[0]
+    assert [e.value for e in page.error] == ["RuntimeError: the machine ran out of memory"]
+    log = page.code[0].value
+    assert "RuntimeError: the machine ran out of memory" in log
+    assert "File " not in log and "/home/x" not in log and "Traceback" not in log
+
+
+def test_a_damaged_run_never_breaks_the_page_for_the_others(root, cgan_run):
+    import shutil
+
+    good = Run(shutil.copytree(cgan_run.path, root / "good"))
+    bad = Run(shutil.copytree(cgan_run.path, root / "bad"))
+    bad.history_path.write_bytes(bytes(range(256)) * 12)
+    odd = Run(root / "odd")
+    odd.path.mkdir()
+    odd.config_path.write_text('{"model": "cgan", "limit": "many", "epochs": [1]}')
+    odd.status_path.write_text("[1, 2")
+    page = open_page()
+    names = [m.value.split()[1] for m in page.markdown if m.value.startswith("#### ")]
+    assert sorted(names) == ["bad", "good", "odd"]
+    assert any("history.jsonl" in e.value and "damaged" in e.value for e in page.error)
+    assert good.epochs() == [1, 2, 3, 4]
+    assert f"Epoch 4 of {good.config()['epochs']}" in " ".join(progress(page))

@@ -275,3 +275,20 @@ def test_bad_requests_are_refused_before_anything_is_made(root, change, field, w
         jobs.start(request, root=root, devices=["cpu"])
     assert refused.value.field == field
     assert sorted(p.name for p in root.iterdir()) == before  # no run folder, no job record
+
+
+def test_quality_is_measured_at_most_a_fifth_of_the_training_time():
+    for model, images, width in [("cgan", 10_000, 1.0), ("cgan", 60_000, 1.0), ("cgan", 500, 1.0),
+                                 ("cdcgan", 10_000, 1.0), ("cdcgan", 60_000, 0.25), ("cdcgan", 100, 0.125)]:
+        every = jobs.measure_every(model, images, width)
+        scale = jobs.cdcgan_cost(width) if model == "cdcgan" else 1.0
+        epoch = jobs.EPOCH_SECONDS_PER_10K[model] * scale * images / 10_000
+        measure = jobs.MEASURE_SECONDS[model] * scale
+        assert measure / every <= 0.2 * epoch + 1e-9  # at most a fifth
+        assert every == 1 or measure / (every - 1) > 0.2 * epoch  # and no rarer than that needs
+    assert jobs.measure_every("cgan", 10_000) == 22  # 1.3 s against 0.3 s epochs
+    assert jobs.measure_every("cgan", 60_000) == 4
+    assert jobs.measure_every("cdcgan", 10_000) == 1
+    # The trainer is told: the request's arguments carry it.
+    request = quick("q", metrics_every=jobs.measure_every("cgan", 500))
+    assert request.arguments(Path("/x/q"))[-4:-2] == ["--metrics-every", "434"]

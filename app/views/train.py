@@ -1,20 +1,24 @@
 """Train: start a short run from the browser, watch its epochs arrive, stop, resume or delete it.
 
 Each run trains in a process of its own (cgan.jobs), so closing the tab or restarting the app does
-not stop it; this page only starts, lists and signals those processes.
+not stop it; this page only starts, lists and signals those processes. Every run in the
+checkpoints folder that was trained (here or at a terminal) is listed, from its directory alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from app import common
 from cgan import jobs
-from cgan.models import get_model
 from cgan.limits import TRAIN_IMAGES
+from cgan.models import get_model
 from cgan.runs import RunError, checkpoints_root
 
 REFRESH_SECONDS = 2.0
@@ -22,9 +26,12 @@ MODEL_KEY = "train_model"
 NAME_KEY = "train_name"
 DEVICE_KEY = "train_device"
 ERRORS_KEY = "train_errors"  # {field: message} from the last press of Start
-NOTICE_KEY = "train_notice"  # (kind, text, shown until) after an action
-NOTICE_SECONDS = 10
-CONFIRM_KEY = "train_confirm_delete"  # the run whose deletion awaits confirmation
+TOAST_KEY = "train_toast"  # (text, icon) to show once as a toast on the next run
+STARTED_KEY = "train_started"  # the run this session started last: its banner at the top
+FOLLOW_KEY = "train_follow"  # a started run every page should show once it has its configuration
+LAST_PRESS_KEY = "train_last_press"  # (time, settings) of the last Start that started a job
+DIALOG_DONE_KEY = "train_dialog_done"  # a button of the delete dialog was pressed
+REPEAT_SECONDS = 4.0  # a second press with the same settings this soon is the same press
 MODEL_LABELS = {"cgan": "CGAN (the report's MLP)", "cdcgan": "cDCGAN (convolutional)"}
 STATE_BADGES = {
     "running": ":blue-badge[:material/sync: running]",
@@ -37,6 +44,7 @@ STATE_BADGES = {
 # A short run that shows rough digits within a minute or two on a laptop's CPU.
 QUICK_EPOCHS = 10
 QUICK_IMAGES = 10_000
+
 
 
 def field_key(model: str, name: str) -> str:
@@ -61,56 +69,92 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def notice(place: str, kind: str, text: str, seconds: float = NOTICE_SECONDS) -> None:
-    """A message shown at `place` ("form" or "jobs") for a few seconds after an action."""
-    st.session_state[f"{NOTICE_KEY}_{place}"] = (kind, text, time.time() + seconds)
+def toast(text: str, icon: str) -> None:
+    """A timed notice, shown on the next run (callbacks run before the page is drawn)."""
+    st.session_state[TOAST_KEY] = (text, icon)
 
 
-def show_notice(place: str) -> None:
-    kind, text, until = st.session_state.get(f"{NOTICE_KEY}_{place}", (None, None, 0))
-    if time.time() > until:
-        st.session_state.pop(f"{NOTICE_KEY}_{place}", None)
-        return
-    icons = {"error": ":material/error:", "success": ":material/check_circle:", "info": ":material/info:"}
-    getattr(st, kind)(text, icon=icons[kind])
+def show_toast() -> None:
+    pending = st.session_state.pop(TOAST_KEY, None)
+    if pending:
+        st.toast(pending[0], icon=pending[1], duration="long")
+
+
+def measure_text(every: int, epochs: int | None = None) -> str:
+    if epochs is not None and every >= epochs:
+        return "Quality (accuracy, Fréchet distance) is measured after the last epoch"
+    return f"Quality (accuracy, Fréchet distance) is measured every {every} epochs and after the last"
 
 
 # ---------------------------------------------------------------------------------------------
 # Starting
 
 
-def request_from_form() -> jobs.JobRequest:
+def parse_lr(text) -> float | None:
+    try:
+        return float(str(text).strip())
+    except ValueError:
+        return None
+
+
+def request_from_form() -> tuple[jobs.JobRequest | None, dict[str, str]]:
+    """The request the form describes, or the fields that are not numbers at all."""
     state = st.session_state
     model = state[MODEL_KEY]
 
     def value(name: str):
         return state.get(field_key(model, name))
 
-    return jobs.JobRequest(
+    lr = parse_lr(value("lr"))
+    if lr is None:
+        return None, {"lr": "Learning rate: must be a number more than 0 and at most 1 (e.g. 0.001)."}
+    missing = {name: f"{label}: a whole number is needed." for name, label in
+               (("epochs", "Epochs"), ("batch_size", "Batch size"), ("seed", "Seed")) if value(name) is None}
+    if missing:
+        return None, missing
+    limit = None if value("limit") is None else int(value("limit"))
+    width = 1.0 if value("width") is None else float(value("width"))
+    request = jobs.JobRequest(
         name=(state.get(NAME_KEY) or "").strip(),
         model=model,
         epochs=int(value("epochs")),
         batch_size=int(value("batch_size")),
-        lr=float(value("lr")),
+        lr=lr,
         seed=int(value("seed")),
         device=state.get(DEVICE_KEY) or "cpu",
-        width=1.0 if value("width") is None else float(value("width")),
-        limit=None if value("limit") is None else int(value("limit")),
+        width=width,
+        limit=limit,
     )
+    # A run started here measures its quality as it trains, as often as costs at most a fifth
+    # of its training time.
+    every = jobs.measure_every(model, limit or TRAIN_IMAGES, width)
+    return dataclasses.replace(request, metrics_every=every), {}
+
+
+def is_repeat(request: jobs.JobRequest) -> bool:
+    """A second press with the same settings moments after one that started a job: a double
+    click, or a press before the page showed the first. It is the same press: one job."""
+    last = st.session_state.get(LAST_PRESS_KEY)
+    settings = dataclasses.replace(request, name="")
+    return bool(last) and time.time() - last[0] < REPEAT_SECONDS and last[1] == settings
 
 
 def start_from_form() -> None:
     """The Start button: validate, then launch; every problem goes beside its field."""
-    request = request_from_form()
-    problems = request.problems()
+    request, problems = request_from_form()
+    if request is not None and is_repeat(request):
+        return  # already started: the banner at the top says so, once
+    if request is not None:
+        problems = request.problems()
     if not problems:
         try:
             job = jobs.start(request)
         except jobs.JobError as exc:
             problems = {exc.field or "start": str(exc)}
         else:
-            notice("form", "success", f"Started {job.name}. Its epochs appear below and on the other "
-                                      "pages as they finish; closing this tab does not stop it.")
+            st.session_state[LAST_PRESS_KEY] = (time.time(), dataclasses.replace(request, name=""))
+            st.session_state[STARTED_KEY] = job.name
+            st.session_state[FOLLOW_KEY] = job.name
             st.session_state[NAME_KEY] = suggest_name()
     st.session_state[ERRORS_KEY] = problems
 
@@ -137,17 +181,18 @@ def start_form(devices: list[str]) -> None:
             st.number_input("Epochs", value=QUICK_EPOCHS, step=1, key=field_key(model, "epochs"),
                             help=f"The report trains {defaults.epochs}; a few are enough to see digits form.")
             field_error("epochs")
-            st.number_input("Learning rate", value=defaults.lr, step=1e-4, format="%g",
-                            key=field_key(model, "lr"),
-                            help=f"Adam's step size (the report: {defaults.lr:g}).")
+            # Text, not a number box: a browser's number box blanks a value like 1e400 and the
+            # old value would be used without a word; here it is refused beside the field.
+            st.text_input("Learning rate", value=f"{defaults.lr:g}", key=field_key(model, "lr"),
+                          help=f"Adam's step size (the report: {defaults.lr:g}).")
             field_error("lr")
         with middle:
             limit_key = field_key(model, "limit")
             if limit_key not in st.session_state:
                 st.session_state[limit_key] = QUICK_IMAGES  # not value=: that could not be emptied
-            st.number_input("Training images", value=None, step=1000, placeholder="all 60,000",
+            st.number_input("Training images", value=None, step=1000, placeholder=f"all {TRAIN_IMAGES:,}",
                             key=limit_key,
-                            help="Train on the first N MNIST images only; empty for all 60,000.")
+                            help=f"Train on the first N MNIST images only; empty for all {TRAIN_IMAGES:,}.")
             field_error("limit")
             st.number_input("Seed", value=0, step=1, key=field_key(model, "seed"),
                             help="Decides the initial weights, the noise and the fixed grid.")
@@ -168,11 +213,26 @@ def start_form(devices: list[str]) -> None:
         st.text_input("Run name", key=NAME_KEY, max_chars=64,
                       help=f"The run's folder under {checkpoints_root()}.")
         field_error("name")
+        st.caption(quality_caption(model))
         st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                               key="train_start", on_click=start_from_form)
         field_error("capacity")
         field_error("start")
-        show_notice("form")
+
+
+def quality_caption(model: str) -> str:
+    """How often the run the form describes (as last submitted) will measure its quality."""
+    state = st.session_state
+    limit = state.get(field_key(model, "limit"))
+    width = state.get(field_key(model, "width")) or 1.0
+    epochs = state.get(field_key(model, "epochs"))
+    try:
+        images = int(limit) if limit else TRAIN_IMAGES
+        every = jobs.measure_every(model, max(1, min(images, TRAIN_IMAGES)), max(0.01, float(width)))
+    except (TypeError, ValueError):
+        return ""
+    return (f"{measure_text(every, epochs if isinstance(epochs, int) else None)} "
+            f"(for {images:,} images: at most a fifth of the training time).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,37 +243,46 @@ def press_stop(name: str) -> None:
     try:
         job = jobs.stop(name)
     except jobs.JobError as exc:
-        notice("jobs", "error", str(exc))
+        toast(str(exc), ":material/error:")
     else:
         if job.state == "stopping":
-            notice("jobs", "info", f"{name} stops once the epoch it is training is written.")
+            toast(f"{name} stops once the epoch it is training is written.", ":material/info:")
 
 
 def press_resume(name: str) -> None:
     try:
         jobs.resume(name)
     except jobs.JobError as exc:
-        notice("jobs", "error", str(exc))
+        toast(str(exc), ":material/error:")
     else:
-        notice("jobs", "success", f"Resumed {name} from its last complete epoch.")
-
-
-def press_delete(name: str) -> None:
-    st.session_state[CONFIRM_KEY] = name
+        toast(f"Resumed {name} from its last complete epoch.", ":material/play_arrow:")
 
 
 def confirm_delete(name: str) -> None:
-    st.session_state.pop(CONFIRM_KEY, None)
     try:
         jobs.delete(name)
     except jobs.JobError as exc:
-        notice("jobs", "error", str(exc))
+        toast(str(exc), ":material/error:")
     else:
-        notice("jobs", "success", f"Deleted {name}.")
+        toast(f"Deleted {name}.", ":material/delete:")
+        if st.session_state.get(STARTED_KEY) == name:
+            st.session_state.pop(STARTED_KEY, None)
+    st.session_state[DIALOG_DONE_KEY] = True
 
 
 def cancel_delete() -> None:
-    st.session_state.pop(CONFIRM_KEY, None)
+    st.session_state[DIALOG_DONE_KEY] = True
+
+
+@st.dialog("Delete a run")
+def delete_dialog(name: str) -> None:
+    if st.session_state.pop(DIALOG_DONE_KEY, False):
+        st.rerun()  # a button of this dialog was pressed: close it and redraw the page
+    st.warning(f"Delete {name} and all its epochs? This cannot be undone.", icon=":material/delete:")
+    with st.container(horizontal=True):
+        st.button(f"Yes, delete {name}", key=f"train_confirm_{name}", type="primary",
+                  on_click=confirm_delete, args=(name,), icon=":material/delete_forever:")
+        st.button("Cancel", key=f"train_cancel_{name}", on_click=cancel_delete)
 
 
 def show_on_other_pages(name: str) -> None:
@@ -239,6 +308,9 @@ def describe(job: jobs.Job) -> str:
         ]
         if config.get("model") == "cdcgan":
             parts.insert(1, f"width {float(config.get('width', 1.0)):g}")
+        every = quality_every(job)
+        if every:
+            parts.append(f"quality every {every}")
     except (TypeError, ValueError):
         parts = ["unreadable configuration"]
     if job.device:
@@ -261,6 +333,15 @@ def progress_text(job: jobs.Job) -> str:
     return text
 
 
+TRACEBACK_FRAME = re.compile(r"^(Traceback \(most recent call last\):|\s+File \"|\s{2,}\S|\s+\^+\s*$)")
+
+
+def readable_log(text: str) -> str:
+    """The trainer's output without traceback frames (file paths, source lines): the error's
+    own last line says what went wrong."""
+    return "\n".join(line for line in text.splitlines() if not TRACEBACK_FRAME.match(line))
+
+
 def loss_chart(job: jobs.Job) -> go.Figure:
     epochs = [r.epoch for r in job.history]
     figure = go.Figure()
@@ -281,8 +362,8 @@ def show_job(job: jobs.Job) -> None:
         show_actions(job)
         total = max(job.epochs_total, 1)
         st.progress(min(job.epochs_done / total, 1.0), text=progress_text(job))
-        if job.state == "failed" and job.message:
-            st.error(job.message, icon=":material/error:")
+        if job.message and (job.state == "failed" or not job.history):
+            st.error(job.message, icon=":material/error:")  # one line: the reason
         elif job.state == "interrupted":
             st.warning(
                 "The trainer ended without finishing (killed, or the machine restarted). "
@@ -295,19 +376,12 @@ def show_job(job: jobs.Job) -> None:
                 f"{last.epoch_seconds:.1f} s of training"
             )
             st.plotly_chart(loss_chart(job), key=f"train_losses_{job.name}", width="stretch")
-        with st.expander("Trainer output (last lines)", expanded=job.state == "failed"):
-            st.code(job.log_tail() or "(nothing yet)", language=None)
+        with st.expander("Trainer output (last lines)"):
+            st.code(readable_log(job.log_tail(30)) or "(nothing yet)", language=None)
 
 
 def show_actions(job: jobs.Job) -> None:
     name = job.name
-    if st.session_state.get(CONFIRM_KEY) == name and not job.active:
-        st.warning(f"Delete {name} and all its epochs? This cannot be undone.", icon=":material/delete:")
-        with st.container(horizontal=True):
-            st.button(f"Yes, delete {name}", key=f"train_confirm_{name}", type="primary",
-                      on_click=confirm_delete, args=(name,), icon=":material/delete_forever:")
-            st.button("Cancel", key=f"train_cancel_{name}", on_click=cancel_delete)
-        return
     with st.container(horizontal=True):
         if job.active:
             stopping = job.state == "stopping"
@@ -320,9 +394,8 @@ def show_actions(job: jobs.Job) -> None:
         elif job.resumable:
             st.button("Resume", key=f"train_resume_{name}", on_click=press_resume, args=(name,),
                       icon=":material/play_arrow:", help="Continue from the last complete epoch.")
-        if not job.active:
-            st.button("Delete", key=f"train_delete_{name}", on_click=press_delete, args=(name,),
-                      icon=":material/delete:")
+        if not job.active and st.button("Delete", key=f"train_delete_{name}", icon=":material/delete:"):
+            delete_dialog(name)
         if job.run.exists() and st.button(
             "Show on all pages", key=f"train_show_{name}", on_click=show_on_other_pages, args=(name,),
             icon=":material/visibility:", help="Pick this run in the sidebar, so every page shows it.",
@@ -335,16 +408,57 @@ def what_pages_see(all_jobs: list[jobs.Job]) -> tuple[bool, tuple[str, ...]]:
     return any(job.active for job in all_jobs), tuple(job.name for job in all_jobs if job.run.exists())
 
 
+def follow_started_run(all_jobs: list[jobs.Job]) -> None:
+    """Once the run this session started has its configuration (the sidebar can list it), show
+    it on every page until the lecturer picks another."""
+    name = st.session_state.get(FOLLOW_KEY)
+    if not name or not any(job.name == name and job.run.exists() for job in all_jobs):
+        return
+    try:
+        st.session_state[common.RUN_KEY] = name
+    except StreamlitAPIException:
+        return  # the sidebar's picker is drawn in this run: the next refresh sets it
+    st.session_state.pop(FOLLOW_KEY, None)
+    st.rerun(scope="app")
+
+
+def quality_every(job: jobs.Job) -> int:
+    try:
+        return int(job.run.config().get("metrics_every") or 0)
+    except (RunError, TypeError, ValueError):
+        return 0
+
+
+def started_banner() -> None:
+    """At the top, visible without scrolling: the run this session started and how it goes."""
+    name = st.session_state.get(STARTED_KEY)
+    job = jobs.get_job(name) if name else None
+    if job is None:
+        return
+    with st.container(border=True, key="train_banner"):
+        every = quality_every(job)
+        text = f"**Started {job.name}** {STATE_BADGES.get(job.state, job.state)} · {progress_text(job)}"
+        st.markdown(text)
+        note = "Every page shows it now; closing this tab does not stop it."
+        if every:
+            note += f" {measure_text(every, job.epochs_total)}, so its Quality curves grow as it trains."
+        st.caption(note)
+        if not job.active:
+            st.button("Dismiss", key="train_banner_dismiss",
+                      on_click=lambda: st.session_state.pop(STARTED_KEY, None))
+
+
 def jobs_list(seen: tuple[bool, tuple[str, ...]]) -> None:
     """Every job, newest first. While one runs this part reruns by itself every few seconds."""
-    show_notice("jobs")
     all_jobs = jobs.list_jobs()
+    follow_started_run(all_jobs)
     if what_pages_see(all_jobs) != seen:
         # A job started or ended (the refresh timer is set when the page runs) or a new run got
         # its configuration (the sidebar's run picker can list it now): run the whole page again.
         st.rerun(scope="app")
     if not all_jobs:
-        st.info("No training started from here yet.")
+        st.info("No training runs yet: start one above, or run `python -m cgan.train --out "
+                f"{checkpoints_root()}/NAME` at a terminal.")
     for job in all_jobs:
         show_job(job)
 
@@ -353,15 +467,21 @@ def jobs_list(seen: tuple[bool, tuple[str, ...]]) -> None:
 # The page
 
 st.title("Train")
-st.markdown(
-    "Start a short run, keep talking, and watch its epochs arrive here and on the other pages. "
-    "Training runs in the background: closing this tab does not stop it."
-)
+show_toast()
+# A delete dialog's button closes it through a rerun of the dialog alone; a full run of the page
+# never shows a dialog nobody opened in it.
+st.session_state.pop(DIALOG_DONE_KEY, None)
 with common.page_errors():
+    all_jobs = jobs.list_jobs()
+    seen = what_pages_see(all_jobs)
+    running = seen[0]
+    st.fragment(run_every=REFRESH_SECONDS if running else None)(started_banner)()
+    st.markdown(
+        "Start a short run, keep talking, and watch its epochs arrive here and on the other pages. "
+        "Training runs in the background: closing this tab does not stop it."
+    )
     start_form(jobs.available_devices())
-    st.subheader("Training jobs")
+    st.subheader("Training runs")
     limit = jobs.max_jobs()
     st.caption(f"At most {limit} job{'s' if limit > 1 else ''} at a time (set CGAN_MAX_JOBS to change it).")
-    seen = what_pages_see(jobs.list_jobs())
-    running = seen[0]
     st.fragment(run_every=REFRESH_SECONDS if running else None)(jobs_list)(seen)
