@@ -56,9 +56,9 @@ def loss_figure(curves: dict, window: int, log: bool) -> go.Figure:
             ))
     # Short labels: they must fit a chart 560 pixels wide on a projector.
     figure.add_hline(y=D_REFERENCE, line=dict(color=plots.GREY, width=2, dash="dash"),
-                     annotation_text="log 4 ≈ 1.39: D can't tell", annotation_position="top left")
+                     annotation_text="log 4 ≈ 1.39: D can't tell", annotation_position="top right")
     figure.add_hline(y=G_REFERENCE, line=dict(color="#777777", width=1.5, dash="dash"),
-                     annotation_text="log 2 ≈ 0.69", annotation_position="bottom left")
+                     annotation_text="log 2 ≈ 0.69", annotation_position="bottom right")
     plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss")
     figure.update_yaxes(type="log" if log else "linear")
     return figure

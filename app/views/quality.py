@@ -120,7 +120,7 @@ def quality_figure(records, real: dict | None) -> go.Figure:
     plots.style(figure, "Measured quality per epoch", x_title="Epoch")
     figure.update_yaxes(title_text="Accuracy (%) ↑", range=[0, 101], secondary_y=False)
     figure.update_yaxes(title_text="Fréchet distance ↓", rangemode="tozero", showgrid=False,
-                        secondary_y=True)
+                        tickmode="auto", nticks=6, secondary_y=True)  # round numbers, not synced ticks
     return figure
 
 
@@ -130,15 +130,19 @@ def per_digit_figure(values, title: str, y_title: str, colour: str, reference: f
     figure = go.Figure(go.Bar(
         x=[str(d) for d in range(10)], y=shown, marker_color=colour,
         text=[("" if v is None else (f"{v:.0f}" if percent else f"{v:.2f}")) for v in shown],
-        textposition="outside", textfont=dict(size=plots.TEXT_PX, color="#000000"),
+        # Values inside the bar top (white on colour), clear of the dashed reference line.
+        textposition="auto", insidetextanchor="end", textangle=0,
+        insidetextfont=dict(size=plots.TEXT_PX, color="#FFFFFF"),
+        outsidetextfont=dict(size=plots.TEXT_PX, color="#000000"),
         cliponaxis=False, hovertemplate="digit %{x}: %{y:.3g}<extra></extra>",
     ))
     if reference is not None:
         figure.add_hline(y=reference, line=dict(color=plots.GREY, width=2, dash="dash"))
-    plots.style(figure, title, y_title=y_title, height=400, legend=False)
+    plots.style(figure, title, y_title=y_title, height=380, legend=False)
+    figure.update_layout(uniformtext=dict(minsize=plots.TEXT_PX, mode="show"))
     plots.digit_axis(figure)
     top = max([v for v in shown if v is not None] + [reference or 0])
-    figure.update_yaxes(range=[0, 115 if percent else max(1.2, top * 1.25)])
+    figure.update_yaxes(range=[0, 105 if percent else max(1.2, top * 1.1)])
     figure.update_layout(hovermode="closest")
     return figure
 
@@ -220,17 +224,6 @@ def hardest_tab(run: Run, measured_records, weights: list[int]) -> None:
     per_digit = int(m.get("samples_per_digit", quality.DEFAULT_PER_DIGIT))
     diversity = [v for v in m.get("diversity", []) if isinstance(v, (int, float))]
     real = real_figures(per_digit)
-    tiles = st.columns(3)
-    tiles[0].metric("Accuracy", f"{100 * m['accuracy']:.1f}%",
-                    help="Share of samples the classifier reads as the digit asked for.")
-    tiles[1].metric("Fréchet distance", f"{m['frechet']:.2f}",
-                    help="Distance of the samples' feature statistics to real test digits.")
-    tiles[2].metric("Diversity (mean)", f"{np.mean(diversity):.2f}" if diversity else "-",
-                    help="1.0 = as varied as real digits; near 0 = the same digit over and over.")
-    if real is not None:
-        floor = f" and a Fréchet distance of {real['floor']:.2f} (the floor)" if real["floor"] is not None else ""
-        st.caption(f"Real MNIST digits score {100 * real['accuracy']:.1f}%{floor}. Measured on "
-                   f"{per_digit:,} samples per digit.")
     with st.container(key="quality_row"):
         left, right = st.columns(2)
     with left:
@@ -243,6 +236,17 @@ def hardest_tab(run: Run, measured_records, weights: list[int]) -> None:
             m.get("diversity", [None] * 10), f"Diversity per digit, epoch {epoch}",
             "Diversity (real = 1.0)", plots.BLUE, 1.0, percent=False,
         ), key="quality_diversity")
+    tiles = st.columns(3)
+    tiles[0].metric("Accuracy", f"{100 * m['accuracy']:.1f}%",
+                    help="Share of samples the classifier reads as the digit asked for.")
+    tiles[1].metric("Fréchet distance", f"{m['frechet']:.2f}",
+                    help="Distance of the samples' feature statistics to real test digits.")
+    tiles[2].metric("Diversity (mean)", f"{np.mean(diversity):.2f}" if diversity else "-",
+                    help="1.0 = as varied as real digits; near 0 = the same digit over and over.")
+    if real is not None:
+        floor = f" and a Fréchet distance of {real['floor']:.2f} (the floor)" if real["floor"] is not None else ""
+        st.caption(f"Real MNIST digits score {100 * real['accuracy']:.1f}%{floor}. Measured on "
+                   f"{per_digit:,} samples per digit.")
     st.subheader("What the classifier rejects")
     if epoch not in weights:
         st.info(f"Epoch {epoch}'s generator weights are not on disk, so its samples cannot be drawn.")
