@@ -80,8 +80,8 @@ def histogram_figure(view: verdict.EpochView) -> go.Figure:
                opacity=0.75),
     ])
     figure = style(figure, f"Epoch {view.epoch}: what D says", "D: % real", "Digits", height=420)
-    figure.update_layout(barmode="overlay", bargap=0.05, margin=dict(b=120),
-                         legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0))
+    figure.update_layout(barmode="overlay", bargap=0.05, margin=dict(b=150),
+                         legend=dict(orientation="h", yanchor="top", y=-0.42, xanchor="left", x=0))
     figure.update_xaxes(range=[0, 100], dtick=10)
     figure.add_vline(x=50, line_dash="dash", line_color="#000")
     return figure
