@@ -55,6 +55,11 @@ def fitted_mosaic(
 # The labelled 10x10 grid
 
 
+def header_height(scale: int) -> int:
+    """Pixels above a labelled grid enlarged `scale` times, for its column numbers."""
+    return max(20, int(28 * scale * 0.6))
+
+
 def labelled_grid(
     grid_image: np.ndarray,
     scale: int = 2,
@@ -69,7 +74,7 @@ def labelled_grid(
     big = upscale(grid_image, scale)
     cell = 28 * scale
     margin = max(22, cell // 2 + 6) if row_labels else 0
-    header = max(20, cell // 2) if column_numbers else 0
+    header = header_height(scale) if column_numbers else 0
     footer = max(28, cell // 2 + 8) if title else 0
     mode = "L" if highlight is None else "RGB"
     ink = LABEL_COLOUR if mode == "L" else (LABEL_COLOUR,) * 3
@@ -78,7 +83,7 @@ def labelled_grid(
     canvas.paste(Image.fromarray(big, mode="L").convert(mode), (margin, header))
     draw = ImageDraw.Draw(canvas)
     label_font = font(max(14, int(cell * 0.6)))
-    number_font = font(max(12, int(header * 0.8)))
+    number_font = font(max(12, int(header * 0.85)))
     if row_labels:
         for digit in range(10):
             draw.text((margin / 2 - 2, header + digit * cell + cell / 2), str(digit), fill=ink,

@@ -35,13 +35,9 @@ def run_model(run: Run) -> str | None:
         return None
 
 
-def training_state(run: Run) -> str | None:
-    """running / finished / stopped / interrupted / failed (None: nothing recorded)."""
-    state = getattr(run, "state", None)
-    if state is not None:
-        return state()
-    recorded = run.status().get("state")  # a library without Run.state()
-    return "stopped" if recorded == "running" and not run.is_training() else recorded
+def training_state(run: Run) -> str:
+    """running / finished / stopped / interrupted / failed: the library's one answer."""
+    return run.state()
 
 
 def _done(run: Run) -> int | None:

@@ -8,7 +8,7 @@ CSS = """
 [data-testid="stImage"] img { image-rendering: pixelated; border-radius: 0; }
 [data-testid="stButtonGroup"] button[aria-checked="true"] { background: #0B4F9C !important; }
 [data-testid="stButtonGroup"] button[aria-checked="true"] p { color: #FFFFFF; font-weight: 700; }
-[data-testid="stMainBlockContainer"] { padding-top: 1.6rem; padding-bottom: 2rem; }
+[data-testid="stMainBlockContainer"] { padding: 1.6rem 1.5rem 2rem 1.5rem; max-width: 100%; }
 [data-testid="stMainBlockContainer"] h1 { padding-top: 0; padding-bottom: 0.4rem; font-size: 2rem; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
   font-size: 1rem; line-height: 1.45; }
@@ -17,6 +17,11 @@ CSS = """
 /* Labels of controls wrap instead of being cut to "Rand..." on a 1280-pixel screen. */
 [data-testid="stWidgetLabel"] p, [data-testid="stButton"] button p { white-space: normal; }
 [data-testid="stButton"] button { min-height: 2.3rem; }
+/* The epoch jump buttons: compact, so 1 20 50 75 200 sit on one line beside the grid. */
+[class*="_jumps"] button { min-height: 2rem; padding: 0.1rem 0.55rem; }
+/* Digit, column and speed choices wrap onto a second line rather than scroll out of sight. */
+[data-testid="stButtonGroup"] div { flex-wrap: wrap; }
+[class*="st-key-"][class*="_digit"] [data-testid="stButtonGroup"] button { padding: 0 0.62rem; }
 
 /* Figures drawn by app.figures.show_figures: a grid of pictures, each as large as its column
    and the window's height (--fit-height) allow, never enlarged past its own pixels. */

@@ -26,7 +26,7 @@ def shared_value(name: str, key: str, default):
 
 def digit_control(key: str, label: str = "Digit") -> int:
     shared_value("digit", key, 7)
-    digit = st.segmented_control(label, list(range(10)), key=key, required=True)
+    digit = st.segmented_control(label, list(range(10)), key=key, required=True, width="content")
     digit = 7 if digit is None else int(digit)
     st.session_state["digit"] = digit
     return digit
@@ -44,9 +44,10 @@ def seed_control(key: str) -> int:
         st.session_state[key] = seed_max
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small",
                       key=f"{key}_row"):
-        seed = st.number_input("Noise seed", 0, seed_max, step=1, key=key, width=190)
-        st.button("New seed", key=f"{key}_random", on_click=_new_seed, args=(key,),
-                  icon=":material/casino:", help="Draw a random seed")
+        seed = st.number_input("Noise seed", 0, seed_max, step=1, key=key, width=170)
+        # An icon, not a word: the digit, seed and sample controls share one line at 1280 px.
+        st.button("", key=f"{key}_random", on_click=_new_seed, args=(key,),
+                  icon=":material/casino:", help="Draw a new random seed")
     seed = int(seed)
     st.session_state["seed"] = seed
     return seed
@@ -93,7 +94,7 @@ def epoch_jumps(key: str, options: list[int], then=None) -> None:
     with st.container(horizontal=True, gap="small", key=f"{key}_jumps"):
         for epoch in jumps:
             st.button(str(epoch), key=f"{key}_jump_{epoch}", on_click=_jump,
-                      args=(key, epoch, then), help=f"Go to epoch {epoch}",
+                      args=(key, epoch, then),
                       type="primary" if st.session_state.get(key) == epoch else "secondary")
 
 

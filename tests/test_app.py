@@ -25,6 +25,7 @@ from PIL import Image
 
 from cgan.runs import Run
 from cgan.sampling import generate, noise
+from app.figures import header_height
 from conftest import ROOT
 
 pytest.importorskip("streamlit")
@@ -96,10 +97,10 @@ def first_tile(image: np.ndarray, columns: int) -> np.ndarray:
     return image[::scale, ::scale][:28, :28]
 
 
-def grid_part(image: np.ndarray, scale: int) -> np.ndarray:
+def grid_part(image: np.ndarray, scale: int, numbers: bool = True) -> np.ndarray:
     """The 280x280 grid inside common.labelled_grid's picture (row labels on the left, column
-    numbers above)."""
-    size, header = 280 * scale, max(20, 14 * scale)
+    numbers above unless `numbers` is False)."""
+    size, header = 280 * scale, header_height(scale) if numbers else 0
     return image[header : header + size, -size:][::scale, ::scale]
 
 
@@ -311,11 +312,11 @@ def test_compare_defaults_to_the_reports_epochs(monkeypatch, tmp_path, long_run,
     panels = images(at)
     assert [i.captions[0] for i in panels] == ["Epoch 20", "Epoch 50", "Epoch 75", "Epoch 80"]
     for image, epoch in zip(panels, (20, 50, 75, 80), strict=True):
-        assert np.array_equal(grid_part(pixels(image), 2), run.grid(epoch))
+        assert np.array_equal(grid_part(pixels(image), 2, numbers=False), run.grid(epoch))
 
     at.multiselect(key="compare_epochs").set_value([3, 60]).run()
     assert [i.captions[0] for i in images(at)] == ["Epoch 3", "Epoch 60"]
-    assert np.array_equal(grid_part(pixels(images(at)[1]), 2), run.grid(60))
+    assert np.array_equal(grid_part(pixels(images(at)[1]), 2, numbers=False), run.grid(60))
 
     # One digit and seed: weights exist only at 20, 50, 75, 80; the nearest are used.
     at.segmented_control(key="compare_mode").set_value("One digit").run()

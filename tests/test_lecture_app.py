@@ -17,6 +17,7 @@ from PIL import Image
 
 from cgan.runs import Run
 from conftest import ROOT, make_run
+from app.figures import header_height
 from test_app import GRID_SCALE, app, grid_part, images, no_failure, texts
 
 pytest.importorskip("streamlit")
@@ -98,7 +99,7 @@ def test_jump_buttons_reach_the_reports_epochs_in_one_click(long_checkpoints):
 def test_column_highlight_outlines_one_column_on_the_grid_and_in_compare(long_checkpoints):
     at = app("evolution")
     assert images(at)[0].mode == "L" and orange_columns(rgb(images(at)[0])).size == 0
-    at.segmented_control(key="evolution_column").set_value(3).run()
+    at.pills(key="evolution_column").set_value(3).run()
     picture = rgb(images(at)[0])
     cell = 28 * GRID_SCALE
     left = picture.shape[1] - 280 * GRID_SCALE + 3 * cell
@@ -109,7 +110,7 @@ def test_column_highlight_outlines_one_column_on_the_grid_and_in_compare(long_ch
     assert np.array_equal(inner, long_checkpoints.grid(80)[:, 31:53])
 
     at.switch_page("views/compare.py").run()
-    at.segmented_control(key="compare_column").set_value(7).run()
+    at.pills(key="compare_column").set_value(7).run()
     panels = images(at)
     assert [p.captions[0] for p in panels] == ["Epoch 20", "Epoch 50", "Epoch 75", "Epoch 80"]
     for panel in panels:
@@ -187,7 +188,7 @@ def test_exports_label_the_grid_and_the_compare_figure(checkpoints, downloads):
     run = Run(checkpoints / "cgan-report")
     at = app("evolution")
     at.slider(key="evolution_epoch").set_value(2).run()
-    at.segmented_control(key="evolution_column").set_value(3).run()
+    at.pills(key="evolution_column").set_value(3).run()
     files = downloads(at)
     name, data = files["evolution_png"]
     assert name == "cgan-report-epoch2-grid.png"
@@ -195,12 +196,13 @@ def test_exports_label_the_grid_and_the_compare_figure(checkpoints, downloads):
     assert png.format == "PNG" and png.mode == "RGB"  # the outlined column is orange
     labelled = np.asarray(png.convert("L"))
     # The run's grid, enlarged 4x, with numbered rows and columns and a title below.
-    grid = labelled[4 * 14 : 4 * 14 + 4 * 280, -4 * 280 :][::4, ::4]
+    top = header_height(4)
+    grid = labelled[top : top + 4 * 280, -4 * 280 :][::4, ::4]
     untouched = [c for c in range(10) if c != 3]  # the outline covers column 3's edges
     for c in untouched:
         assert np.array_equal(grid[:, c * 28 : c * 28 + 28], run.grid(2)[:, c * 28 : c * 28 + 28])
-    assert labelled.shape[0] > 4 * 14 + 4 * 280 + 20, "a title below the grid"
-    assert (labelled[: 4 * 14, -4 * 280 :] < 128).any(), "column numbers above the grid"
+    assert labelled.shape[0] > top + 4 * 280 + 20, "a title below the grid"
+    assert (labelled[:top, -4 * 280 :] < 128).any(), "column numbers above the grid"
     name, gif = files["evolution_gif"]
     assert name == "cgan-report-evolution.gif" and Image.open(io.BytesIO(gif)).n_frames == 4
     at.selectbox(key="evolution_gif_every").set_value("every 5th").run()

@@ -52,7 +52,10 @@ def chosen_epochs(epochs: list[int]) -> list[int]:
 
 
 def grid_panels(run, chosen: list[int], column: int | None) -> list[tuple[object, str]]:
-    return [(common.labelled_grid(common.grid(run, epoch), scale=2, highlight=column),
+    # No column numbers: a quarter of the screen makes them too small to read; the outline
+    # marks the column instead.
+    return [(common.labelled_grid(common.grid(run, epoch), scale=2, highlight=column,
+                                  column_numbers=False),
              f"Epoch {epoch}") for epoch in chosen]
 
 
@@ -73,33 +76,31 @@ with common.page_errors():
     epochs = common.require_epochs(run) if run is not None else []
     if epochs:
         with st.container(key="controls-compare"):
-            mode_column, epochs_column, extra_column = st.columns([2, 4, 3],
-                                                                  vertical_alignment="bottom")
-            mode = mode_column.segmented_control(
+            top = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+            mode = top.segmented_control(
                 "Show", [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True,
-                key="compare_mode",
+                key="compare_mode", width="content",
             )
-            with epochs_column:
+            with top.container(width=320):
                 chosen = chosen_epochs(epochs)
-            with extra_column:
+            with top:
                 st.button("Report's epochs", key="compare_report_epochs", on_click=use_report_epochs,
-                          args=(epochs,), icon=":material/restart_alt:",
+                          args=(epochs,),
                           help="20, 50, 75 and 200 (or the nearest this run has)")
             column = None
             if mode == WHOLE_GRID:
                 column = st.session_state.get(COLUMN_KEY)
             saved = common.require_epochs(run, with_weights=True) if mode == ONE_DIGIT else []
             if mode == ONE_DIGIT and saved:
-                digit_column, seed_column, count_column = st.columns([5, 3, 2],
-                                                                     vertical_alignment="bottom")
-                with digit_column:
+                row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+                with row:
                     digit = common.digit_control("compare_digit")
-                with seed_column:
+                with row.container(width="content"):
                     seed = common.seed_control("compare_seed")
-                count = int(count_column.number_input("Samples", 1, 16, 9, key="compare_count"))
+                count = int(row.number_input("Samples", 1, 16, 9, key="compare_count", width=140))
             elif mode == WHOLE_GRID:
-                st.segmented_control("Outline a column (one noise vector) in every panel",
-                                     list(range(10)), key=COLUMN_KEY)
+                st.pills("Outline a column (one noise vector) in every panel", list(range(10)),
+                         key=COLUMN_KEY)
         if not chosen:
             st.info("Pick one or more epochs to compare.")
         elif mode == WHOLE_GRID or saved:

@@ -125,10 +125,8 @@ def evolution(run, epochs: list[int], timer_on: bool) -> None:
                 epoch = first
                 st.markdown(f"**Epoch {epoch}** is the only finished epoch so far.")
             pressed = play_controls(epochs, bool(playing))
-            st.segmented_control(
-                "Outline a column (one noise vector)", list(range(10)), key=COLUMN_KEY,
-                help="Click the column's number; click it again to clear the outline",
-            )
+            st.pills("Outline a column (one noise vector)", list(range(10)), key=COLUMN_KEY,
+                     help="Click the column's number; click it again to clear the outline")
             downloads(run, epochs, epoch, column)
         with picture:
             grid_figure(run, epoch, column, max_height="calc(100vh - 8.5rem)")

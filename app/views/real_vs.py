@@ -8,7 +8,7 @@ from app import common
 
 COUNT = 16
 PANEL = dict(width=640, height=640)  # drawn large; the page shrinks it to the space it has
-FIT = "calc(100vh - 19rem)"
+FIT = "calc(100vh - 22rem)"
 
 st.title("Real vs CGAN vs cDCGAN")
 
@@ -51,7 +51,7 @@ with common.page_errors():
         st.subheader("Real MNIST")
         images = common.real_digits(digit, COUNT, seed)
         common.show_image(common.fitted_mosaic(images, 4, **PANEL),
-                          caption=f"{COUNT} training images of digit {digit}", max_height=FIT)
+                          caption=f"Training images of {digit}", max_height=FIT)
     model_panel(cgan_column, "CGAN", cgan_run, digit, seed)
     model_panel(cdcgan_column, "cDCGAN", cdcgan_run, digit, seed)
     common.explain(
