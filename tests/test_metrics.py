@@ -308,3 +308,19 @@ def test_cli_evaluates_a_read_only_run_without_writing(cgan_run, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and "measuring without storing" in result.stderr
     assert result.stdout.startswith("[  4/4] acc: ")
     assert {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()} == before  # no new file
+
+
+def test_cli_evaluate_averaged_stores_beside_the_raw_figures(cgan_run, tmp_path, capsys):
+    run = Run(shutil.copytree(cgan_run.path, tmp_path / "run"))
+    # Averaged weights for epoch 4: the raw weights of epoch 2 stand in (any generator state will do).
+    shutil.copy(run.weights_path(2), run.averaged_weights_path(4))
+    assert metrics.main(["evaluate", str(run.path), "--epochs", "4", "--per-digit", "20"]) == 0
+    assert metrics.main(["evaluate", str(run.path), "--averaged", "--per-digit", "20"]) == 0
+    stored = {r.epoch: r.metrics for r in run.history()}[4]
+    assert stored[metrics.AVERAGED_KEY] == metrics.evaluate_generator(run.load_generator(2), per_digit=20)
+    assert stored["frechet"] == metrics.evaluate_generator(run.load_generator(4), per_digit=20)["frechet"]
+    assert metrics.measured(stored) and metrics.measured(stored, averaged=True)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:  # epoch 2 has no averaged weights
+        metrics.main(["evaluate", str(run.path), "--averaged", "--epochs", "2"])
+    assert exit_info.value.code == 2 and "no saved weights for epoch 2" in capsys.readouterr().err
