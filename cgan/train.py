@@ -22,9 +22,11 @@ import dataclasses
 import math
 import numbers
 import os
+import queue
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from cgan import mlp_step, threads
 from cgan.cli import OneLineParser
 from cgan.data import MnistError, load_mnist, to_unit_range
 from cgan.limits import MAX_SEED, TRAIN_IMAGES
@@ -124,22 +127,43 @@ def _real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
+_configured = False
+
+
+def configure_torch() -> None:
+    """Process-wide torch switches, set once where a training process starts (main), or by the
+    first training of a library caller. They change numerics, so every trainer sets the same."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    # Same bits whatever thread count the ThreadTuner picks (MKL strict CNR mode); must come
+    # before the first matrix product.
+    threads.thread_count_free_arithmetic()
+    # Denormal floats appear as a GAN settles and are many times slower on CPUs.
+    torch.set_flush_denormal(True)
+    # TF32 matmuls and convolutions on Ampere and later GPUs (ignored elsewhere).
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    # cuDNN times its candidate algorithms at first use and keeps the fastest. With
+    # deterministic=True the candidates are deterministic ones, so a process repeats itself; but
+    # the timing may pick another algorithm in another process, so PyTorch's reproducibility
+    # notes promise bit-for-bit results across processes only with benchmark=False. Here: a GPU
+    # run is repeatable within its process; across a resume it agrees to rounding (unmeasured).
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.deterministic = True
+
+
 class Trainer:
     """Both networks, both optimizers and one epoch's worth of pre-drawn randomness."""
 
-    def __init__(self, config: TrainConfig, images, labels, device: torch.device):
+    def __init__(
+        self, config: TrainConfig, images, labels, device: torch.device, fast: bool = True,
+        tune_threads: bool = True, log=None,
+    ):
         self.config = config
         self.device = device
         family = get_model(config.model)
-        if device.type == "cuda":
-            # TF32 matmuls and autotuned, deterministic cuDNN kernels: fast and repeatable.
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cudnn.deterministic = True
-        else:
-            # Denormal floats appear as a GAN settles and are many times slower on CPUs.
-            torch.set_flush_denormal(True)
         torch.manual_seed(config.seed)  # initial weights depend on the seed only, not the device
         self.generator = family.generator(config.width).to(device)
         self.discriminator = family.discriminator(config.width).to(device)
@@ -157,10 +181,21 @@ class Trainer:
             isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.discriminator.modules()
         )
 
-        self.images = images.to(device)
-        self.labels = labels.to(device)
         b = config.batch_size
-        self.n_batches = len(self.images) // b  # the report drops the last partial batch
+        self.n_batches = len(images) // b  # the report drops the last partial batch
+        self.labels = labels.to(device)
+        # The MLP CGAN on a CPU: the iteration written out by hand (cgan.mlp_step), reading
+        # its real images from a table that carries each image's one-hot label beside it.
+        self.step = None
+        if fast and self.n_batches and mlp_step.supports(self.generator, self.discriminator, device):
+            self.step = mlp_step.MlpStep(self.generator, self.discriminator, self.opt_g, self.opt_d, b)
+            self.real_table = mlp_step.with_one_hot(images.reshape(len(images), -1), self.labels)
+            self.images = self.real_table[:, : images[0].numel()]
+            width = NOISE_DIM + self.real_table.shape[1] - self.images.shape[1]
+            self.g_in_d = torch.zeros(self.n_batches, b, width)
+            self.g_in_g = torch.zeros(self.n_batches, b, width)
+        else:
+            self.images = images.to(device)
         self.perm = torch.zeros(self.n_batches, b, dtype=torch.long, device=device)
         self.z_d = torch.zeros(self.n_batches, b, NOISE_DIM, device=device)
         self.z_g = torch.zeros(self.n_batches, b, NOISE_DIM, device=device)
@@ -170,6 +205,12 @@ class Trainer:
         self.step_index = torch.zeros(1, dtype=torch.long, device=device)
         self.graph = None
         self.use_graph = device.type == "cuda" and self.n_batches > WARMUP_ITERATIONS
+        # On a CPU the thread count is measured, not assumed (cgan.threads); only where that
+        # cannot change the arithmetic, so a run is the same whatever the machine's load.
+        self.tuner = None
+        if device.type == "cpu" and tune_threads and threads.thread_count_free_arithmetic():
+            tuner = threads.ThreadTuner(candidates=[1, torch.get_num_threads()], log=log)
+            self.tuner = tuner if len(tuner.candidates) > 1 else None
         self.grid_z, self.grid_labels = fixed_grid_inputs(config.seed)
 
     # -- one iteration ----------------------------------------------------------------------
@@ -200,6 +241,11 @@ class Trainer:
     def _eager_iteration(self, i: int) -> None:
         index = self.perm[i]
         self._iteration(self.images[index], self.labels[index], self.z_d[i], self.z_g[i], self.y_g[i])
+
+    def _fast_iteration(self, i: int) -> None:
+        real_in = self.step.d_in[: self.config.batch_size]
+        torch.index_select(self.real_table, 0, self.perm[i], out=real_in)
+        self.step(real_in, self.g_in_d[i], self.g_in_g[i], self.d_sum, self.g_sum)
 
     def _graph_iteration(self) -> None:
         """The iteration with its batch number read from a device tensor, so it can be replayed."""
@@ -236,6 +282,11 @@ class Trainer:
         self.z_d.normal_(generator=rng)
         self.z_g.normal_(generator=rng)
         self.y_g.random_(0, 10, generator=rng)
+        if self.step is not None:  # the same draws, laid out as the generator's inputs
+            for g_in, z, y in ((self.g_in_d, self.z_d, self.labels[self.perm]), (self.g_in_g, self.z_g, self.y_g)):
+                g_in.zero_()
+                g_in[..., :NOISE_DIM].copy_(z)
+                g_in[..., NOISE_DIM:].scatter_(-1, y.unsqueeze(-1), 1.0)
 
     def train_epoch(self) -> tuple[float, float]:
         self.generator.train()
@@ -258,8 +309,12 @@ class Trainer:
                 self.use_graph, self.graph = False, None
                 torch.cuda.synchronize()
                 done = int(self.step_index.item())
-        for i in range(done, self.n_batches):
-            self._eager_iteration(i)
+        iteration = self._eager_iteration if self.step is None else self._fast_iteration
+        if self.tuner is not None and done == 0:
+            self.tuner.run_epoch(self.n_batches, iteration)
+        else:
+            for i in range(done, self.n_batches):
+                iteration(i)
         n = self.n_batches
         return self.d_sum.item() / n, self.g_sum.item() / n
 
@@ -270,6 +325,10 @@ class Trainer:
         return images
 
     # -- resume state ---------------------------------------------------------------------------
+    def snapshot(self, epoch: int) -> dict:
+        """state(epoch) with every tensor copied, so training may go on while it is written."""
+        return _copy_tensors(self.state(epoch))
+
     def state(self, epoch: int) -> dict:
         return {
             "epoch": epoch,
@@ -292,6 +351,16 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.set_state(state["rng"].cpu())
+
+
+def _copy_tensors(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copy_tensors(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_tensors(v) for v in value)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,13 +406,14 @@ def train(
     log=print,
 ) -> str:
     """Train `config` into `run`; return 'finished' or 'stopped'."""
+    configure_torch()  # a no-op after main() did it
     stop = stop if stop is not None else StopFlag()
     keep = parse_keep(config.keep)
     with run.trainer_lock():  # one trainer per run; a second one refuses here
         if resume:
             check_resumable(run)  # before the slow work: a damaged run changes no file
         images, labels, source = load_training_set(config, data_dir)
-        trainer = Trainer(config, images, labels, device)
+        trainer = Trainer(config, images, labels, device, log=log)
         if resume:
             start_epoch = restore(run, trainer, device)
             run.create({**run.config(), "epochs": config.epochs})
@@ -393,6 +463,67 @@ def restore(run: Run, trainer: "Trainer", device: torch.device) -> int:
     return run.repair()
 
 
+class EpochWriter:
+    """Writes finished epochs into the run from a background thread while the next one trains.
+
+    One thread and a queue of one: epochs are committed strictly in order, each exactly as
+    Run.write_epoch does it (grid, weights, resume state, then the history record), so a crash
+    at any moment still exposes only whole epochs. The training thread hands over copies of
+    the state, never live tensors. An error in the writer stops the training at the next hand-over."""
+
+    def __init__(self, run: Run, keep, final_epoch: int, log):
+        self.run, self.keep, self.final_epoch, self.log = run, keep, final_epoch, log
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.last_commit = time.perf_counter()
+        self.thread = threading.Thread(target=self._work, name="epoch-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, epoch: dict) -> None:
+        self._raise_error()
+        self.queue.put(epoch)
+
+    def close(self) -> None:
+        """Write every epoch handed over, then stop the thread; raise the writer's error."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _work(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # after a failed write, later epochs must not be committed
+            try:
+                self._write(**item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the training thread
+                self.error = exc
+
+    def _write(self, epoch, d_loss, g_loss, ptime, metrics, grid, generator_state, resume_state) -> None:
+        def make_record() -> EpochRecord:
+            # Wall time: from the previous epoch's commit, so measuring and writing count too.
+            return EpochRecord(
+                epoch=epoch, d_loss=d_loss, g_loss=g_loss, epoch_seconds=ptime,
+                wall_seconds=time.perf_counter() - self.last_commit, finished_at=time.time(),
+                metrics=metrics,
+            )
+
+        to_cpu = lambda state: {k: v.cpu() for k, v in state.items()}  # noqa: E731
+        self.run.write_epoch(
+            epoch, make_record, grid, to_cpu(generator_state), resume_state, self.keep, self.final_epoch
+        )
+        self.last_commit = time.perf_counter()
+        line = f"[{epoch:3d}/{self.final_epoch}] ptime: {ptime:.2f} | d_loss: {d_loss:.3f} | g_loss: {g_loss:.3f}"
+        if metrics and "accuracy" in metrics:
+            line += f" | acc: {metrics['accuracy']:.3f} | fd: {metrics.get('frechet', float('nan')):.2f}"
+        self.log(line)
+
+
 def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) -> str:
     log(
         f"+ {config.model}: {len(trainer.images)} images, {trainer.n_batches} iterations/epoch, "
@@ -406,7 +537,7 @@ def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) ->
     started = time.time()
     ptimes = []
     epoch = start_epoch
-    last_commit = time.perf_counter()
+    writer = EpochWriter(run, keep, config.epochs, log)
     try:
         while epoch < config.epochs and not stop:
             epoch += 1
@@ -422,24 +553,17 @@ def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) ->
                     metrics = evaluate_generator(trainer.generator, device=device)
                 except Exception as exc:  # a missing classifier must not cost the training run
                     log(f"quality not measured at epoch {epoch}: {str(exc).splitlines()[0][:120]}")
-            grid = trainer.fixed_grid()
-            generator_state = {k: v.detach().cpu() for k, v in trainer.generator.state_dict().items()}
-
-            def make_record() -> EpochRecord:
-                # Wall time: from the previous epoch's commit, so measuring and writing count too.
-                return EpochRecord(
-                    epoch=epoch, d_loss=d_loss, g_loss=g_loss, epoch_seconds=ptime,
-                    wall_seconds=time.perf_counter() - last_commit, finished_at=time.time(),
-                    metrics=metrics,
-                )
-
-            run.write_epoch(epoch, make_record, grid, generator_state, trainer.state(epoch), keep, config.epochs)
-            line = f"[{epoch:3d}/{config.epochs}] ptime: {ptime:.2f} | d_loss: {d_loss:.3f} | g_loss: {g_loss:.3f}"
-            if metrics and "accuracy" in metrics:
-                line += f" | acc: {metrics['accuracy']:.3f} | fd: {metrics.get('frechet', float('nan')):.2f}"
-            log(line)
-            last_commit = time.perf_counter()
+            snapshot = trainer.snapshot(epoch)
+            writer.submit(dict(
+                epoch=epoch, d_loss=d_loss, g_loss=g_loss, ptime=ptime, metrics=metrics,
+                grid=trainer.fixed_grid(), generator_state=snapshot["generator"], resume_state=snapshot,
+            ))
+        writer.close()
     except BaseException as exc:
+        try:
+            writer.close()  # epochs already trained are written (or the writer's error is kept)
+        except BaseException as write_error:  # noqa: BLE001
+            exc = exc if isinstance(exc, KeyboardInterrupt) else write_error
         state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
         run.write_status(state, epochs_total=config.epochs, message=str(exc)[:200] or type(exc).__name__)
         raise
@@ -548,6 +672,7 @@ def validate(config: TrainConfig, parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_torch()
     parser = build_parser()
     args = parser.parse_args(argv)
     device = parser.device(args.device)
