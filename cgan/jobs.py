@@ -12,8 +12,15 @@ from the repository root, in a session of its own with no stdin and its output i
 train.log, so closing the browser tab or restarting the app does not stop it. A thread of the
 launching process waits on it, so a trainer that exits does not linger as a zombie.
 
-The job states are the run's (running, finished, stopped, interrupted, failed) plus "stopping": a
-running trainer that was asked to stop after the epoch it is training.
+The job states are the run's (queued, running, finished, stopped, interrupted, failed) plus
+"stopping": a running trainer that was asked to stop after the epoch it is training.
+
+The queue: a start beyond the limit ($CGAN_MAX_JOBS running at once) is queued, not refused: the
+run folder gets status.json "queued" with the trainer's arguments and the time it was queued, so
+the queue survives a restart of the app. Queued runs start in the order they were queued as slots
+free, launched by whoever looks next (the app on its next rerun, or ``python -m cgan.jobs poll``,
+e.g. from cron); each shows its place and an estimated start, and can be cancelled. A session (a
+browser tab) may hold at most $CGAN_MAX_JOBS_PER_SESSION running or queued jobs (unset: no limit).
 
 ``checkpoints_root()/.jobs.lock`` is held (fcntl.flock) while a start or resume checks the job
 limit and launches, and while a delete removes a run. (Older versions kept job records in
@@ -35,6 +42,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cgan.limits import TRAIN_IMAGES
 from cgan.runs import (
     EpochRecord, Run, RunError, check_run_name, checkpoints_root, process_start_time,
 )
@@ -43,6 +51,7 @@ from cgan.train import TrainConfig
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCK_NAME = ".jobs.lock"
 ACTIVE = ("running", "stopping")
+WAITING = ("queued",)
 RESUMABLE = ("stopped", "interrupted")
 DEFAULT_MAX_JOBS = 1  # two trainers on a laptop's CPU only make both slow
 
@@ -68,6 +77,16 @@ def max_jobs() -> int:
         return max(1, int(os.environ.get("CGAN_MAX_JOBS", DEFAULT_MAX_JOBS)))
     except ValueError:
         return DEFAULT_MAX_JOBS
+
+
+def max_jobs_per_session() -> int | None:
+    """How many jobs one session may have running or queued: $CGAN_MAX_JOBS_PER_SESSION, else
+    no limit."""
+    try:
+        value = int(os.environ.get("CGAN_MAX_JOBS_PER_SESSION", "0"))
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def available_devices() -> list[str]:
@@ -239,6 +258,11 @@ class Job:
     pid: int | None = None
     pid_started: str | None = None
     returncode: int | None = None  # known to the process that launched the trainer only
+    session: str | None = None  # the app session that started it, if one did
+    queued_at: float = 0.0
+    estimated_seconds: float = 0.0  # how long its training should take, judged when queued
+    place: int | None = None  # 1 = next to start (queued jobs, filled by list_jobs)
+    starts_in: float | None = None  # seconds until it should start (queued jobs, by list_jobs)
 
     @classmethod
     def read(cls, run: Run) -> Job:
@@ -263,6 +287,10 @@ class Job:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
+
+    @property
+    def queued(self) -> bool:
+        return self.state in WAITING
 
     @property
     def resumable(self) -> bool:
@@ -315,6 +343,9 @@ class Job:
                 total = None
         self.epochs_total = int(_number(total))
         self.returncode = None if self.active else _exit_status(self.pid)
+        self.session = status.get("session") if isinstance(status.get("session"), str) else None
+        self.queued_at = _number(status.get("queued_at"))
+        self.estimated_seconds = _number(status.get("estimated_seconds"))
         return self
 
     # -- what the page shows ---------------------------------------------------------------------
@@ -381,7 +412,22 @@ def list_jobs(root: str | Path | None = None) -> list[Job]:
         if job.slimmed and not job.active:
             continue
         jobs.append(job)
+    _estimate_queue(jobs, max_jobs())
     return sorted(jobs, key=_created_at, reverse=True)
+
+
+def _estimate_queue(all_jobs: list[Job], limit: int) -> None:
+    """Each queued job's place and when it should start: slots free as running jobs end (their
+    ETA), and each queued job, in order, takes the first free slot for its estimated time."""
+    slots = sorted(
+        (job.eta_seconds() or job.estimated_seconds or 0.0) for job in all_jobs if job.active
+    )[:limit]
+    slots += [0.0] * (limit - len(slots))
+    queued = sorted((job for job in all_jobs if job.queued), key=lambda job: job.queued_at)
+    for place, job in enumerate(queued, start=1):
+        slots.sort()
+        job.place, job.starts_in = place, slots[0]
+        slots[0] += job.estimated_seconds
 
 
 def get_job(name: str, root: str | Path | None = None) -> Job | None:
@@ -403,14 +449,37 @@ def _check_capacity(root: Path, max_running: int | None) -> None:
         )
 
 
+def _check_session(all_jobs: list[Job], session: str | None) -> None:
+    limit = max_jobs_per_session()
+    if session is None or limit is None:
+        return
+    mine = [job.name for job in all_jobs if job.session == session and (job.active or job.queued)]
+    if len(mine) >= limit:
+        raise JobError(
+            f"You already have {len(mine)} of at most {limit} job{'s' if limit > 1 else ''} running "
+            f"or queued ({', '.join(mine)}): cancel or stop one first.", field="capacity",
+        )
+
+
+def estimated_seconds(request: JobRequest) -> float:
+    """How long a request should train, from the seconds per epoch and per measurement above."""
+    scale = cdcgan_cost(request.width) if request.model == "cdcgan" else 1.0
+    images = request.limit or TRAIN_IMAGES
+    epoch = EPOCH_SECONDS_PER_10K.get(request.model, 0.3) * scale * images / 10_000
+    measures = request.epochs / request.metrics_every + 1 if request.metrics_every else 0
+    return request.epochs * epoch + measures * MEASURE_SECONDS.get(request.model, 1.3) * scale
+
+
 def start(
     request: JobRequest,
     root: str | Path | None = None,
     max_running: int | None = None,
     devices: list[str] | None = None,
+    session: str | None = None,
 ) -> Job:
-    """Launch a new run. Raises JobError when the request is invalid, the name is taken (even by a
-    start at the same moment) or the job limit is reached; nothing is created then."""
+    """Launch a new run, or queue it when `max_running` (default $CGAN_MAX_JOBS) jobs run or
+    others wait already. Raises JobError when the request is invalid, the name is taken (even by
+    a start at the same moment) or the session's own limit is reached; nothing is created then."""
     root = _root(root)
     problems = request.problems(root, devices)
     if problems:
@@ -418,21 +487,63 @@ def start(
         raise JobError(message, field=field_name)
     run = Run(root / request.name)
     with _locked(root):
-        _check_capacity(root, max_running)
+        all_jobs = list_jobs(root)
+        _check_session(all_jobs, session)
         try:
             run.path.mkdir()  # atomic: of two starts with one name, exactly one gets here
         except FileExistsError:
             raise JobError(
                 f"A run named {request.name} already exists: choose another name.", field="name"
             ) from None
+        run.write_status(
+            "queued", arguments=request.arguments(run.path), device=request.device,
+            queued_at=time.time(), epochs_total=request.epochs, session=session,
+            estimated_seconds=round(estimated_seconds(request), 1),
+        )
         try:
-            process = _launch(run, request.arguments(run.path), request.device, append=False)
+            _start_queued(root, list_jobs(root), max_running)
         except JobError:
             shutil.rmtree(run.path, ignore_errors=True)  # the launch log may already be there
             raise
     job = Job.read(run)
-    job.returncode = None if job.active else _exit_status(process.pid)
+    job.returncode = None if job.active or job.queued else _exit_status(job.pid)
+    if job.queued:
+        job = next((j for j in list_jobs(root) if j.name == job.name), job)
     return job
+
+
+def _start_queued(root: Path, all_jobs: list[Job], max_running: int | None) -> list[str]:
+    """Launch queued jobs, oldest first, while slots are free (the caller holds the lock)."""
+    limit = max_running or max_jobs()
+    free = limit - sum(job.active for job in all_jobs)
+    started = []
+    for job in sorted((j for j in all_jobs if j.queued), key=lambda j: j.queued_at):
+        if free <= 0:
+            break
+        _launch(job.run, job.arguments, job.device or "cpu", append=False)
+        started.append(job.name)
+        free -= 1
+    return started
+
+
+def start_queued(root: str | Path | None = None, max_running: int | None = None) -> list[str]:
+    """Start the queued jobs that have a free slot now; return their names. Called by the app
+    whenever it looks at the jobs, and by ``python -m cgan.jobs poll``."""
+    root = _root(root)
+    if not root.is_dir():
+        return []
+    with _locked(root):
+        return _start_queued(root, list_jobs(root), max_running)
+
+
+def cancel(name: str, root: str | Path | None = None) -> None:
+    """Take a queued job out of the queue (its run folder, which holds nothing yet, goes)."""
+    root = _root(root)
+    with _locked(root):
+        job = get_job(name, root)
+        if job is None or not job.queued:
+            raise JobError(f"{name} is not queued.")
+        shutil.rmtree(job.run.path, ignore_errors=True)
 
 
 def resume(name: str, root: str | Path | None = None, max_running: int | None = None) -> Job:
@@ -503,3 +614,30 @@ def delete(name: str, root: str | Path | None = None) -> None:
                 shutil.rmtree(path, ignore_errors=True)
         except RunError:
             raise JobError(f"{name} is running: stop it before deleting it.") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: start what the queue holds, without the app
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m cgan.jobs",
+        description="Start queued training jobs that have a free slot (poll), or list the jobs.",
+    )
+    parser.add_argument("command", choices=["poll", "list"])
+    args = parser.parse_args(argv)
+    if args.command == "poll":
+        for name in start_queued():
+            print(f"started {name}")
+        return 0
+    for job in list_jobs():
+        where = f" (place {job.place}, starts in about {job.starts_in:.0f} s)" if job.queued else ""
+        print(f"{job.name}: {job.state}, epoch {job.epochs_done} of {job.epochs_total}{where}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

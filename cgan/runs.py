@@ -21,7 +21,7 @@ only reserves the folder, points the trainer's output at ``train.log`` and delet
     last.pt                      resume state of the newest epoch: both networks, both optimizers,
                                  the training RNG state, the epoch and its history record (absent
                                  from slimmed runs, which cannot be continued)
-    status.json                  what the trainer is doing: {"state": starting|running|finished|
+    status.json                  what the trainer is doing: {"state": queued|starting|running|finished|
                                  stopped|failed, "updated_at", "epochs_total", "pid" and
                                  "pid_started" of the newest trainer process, "device",
                                  "epochs_done" at the end,
@@ -37,9 +37,10 @@ only reserves the folder, points the trainer's output at ``train.log`` and delet
     .history.lock                taken while history.jsonl is rewritten (trainer and metrics)
 
 A run's state, for every reader (``Run.state()``): "running" while a trainer holds the lock (or a
-launched trainer is still starting), else what status.json says: "finished", "stopped" or
-"failed"; a run whose trainer died without saying so (killed, machine off) is "interrupted", and
-resuming continues it from its last complete epoch.
+launched trainer is still starting), else what status.json says: "finished", "stopped",
+"failed" or "queued" (waiting for a training slot, see cgan.jobs); a run whose trainer died
+without saying so (killed, machine off) is "interrupted", and resuming continues it from its last
+complete epoch.
 
 Rules that make a run safe to read while it is written and after any crash:
 
@@ -87,7 +88,9 @@ def checkpoints_root() -> Path:
 
 
 # status.json fields that describe the launch and outlive the trainer process (see write_status).
-LAUNCH_FIELDS = ("arguments", "device", "launched_at", "pid", "pid_started")
+LAUNCH_FIELDS = (
+    "arguments", "device", "launched_at", "pid", "pid_started", "session", "estimated_seconds",
+)
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -486,13 +489,14 @@ class Run:
     # -- liveness ---------------------------------------------------------------------------
     def state(self) -> str:
         """What is happening to the run, for every reader: "running" (a trainer is alive, or a
-        launched one is starting), "finished", "stopped", "failed", or "interrupted" (the trainer
-        died without saying how it ended: killed, machine off; resume continues it)."""
+        launched one is starting), "finished", "stopped", "failed", "interrupted" (the trainer
+        died without saying how it ended: killed, machine off; resume continues it), or "queued"
+        (cgan.jobs holds its launch until a training slot frees)."""
         if self.trainer_alive():
             return "running"
         status = self.status()
         recorded = status.get("state")
-        if recorded in ("finished", "stopped", "failed"):
+        if recorded in ("finished", "stopped", "failed", "queued"):
             return recorded
         requested = self.stop_requested()
         if requested is not None and requested >= status.get("updated_at", 0):
@@ -568,7 +572,7 @@ class Run:
 
     def is_unstarted(self) -> bool:
         """Whether the folder is absent or holds only what a launch leaves before the trainer
-        writes anything (train.log, a "starting" status, the trainer lock, a stop request): a
+        writes anything (train.log, a "queued" or "starting" status, the trainer lock, a stop request): a
         new run may be trained into it."""
         if not self.path.exists():
             return True
@@ -576,7 +580,7 @@ class Run:
         for entry in self.path.iterdir():
             if entry.name in launch_files or entry.name.endswith(".tmp"):
                 continue
-            if entry.name == self.status_path.name and self.status().get("state") == "starting":
+            if entry.name == self.status_path.name and self.status().get("state") in ("queued", "starting"):
                 continue
             return False
         return True

@@ -75,7 +75,7 @@ def message_after(page: AppTest, label: str) -> str | None:
 
 def banner(page: AppTest) -> str:
     """The line at the top of the page about the run this session started."""
-    found = [m.value for m in page.markdown if m.value.startswith("**Started ")]
+    found = [m.value for m in page.markdown if m.value.startswith(("**Started ", "**Queued "))]
     return found[0] if found else ""
 
 
@@ -136,7 +136,7 @@ def test_each_bad_input_is_named_beside_its_field_and_starts_nothing(root):
     assert jobs.get_job("fresh", root).active
 
 
-def test_start_watch_refuse_a_second_and_delete_with_confirmation(root):
+def test_start_watch_queue_a_second_and_delete_with_confirmation(root):
     page = open_page()
     fill(page, "lecture-demo")
     press(page, "train_start")
@@ -144,11 +144,16 @@ def test_start_watch_refuse_a_second_and_delete_with_confirmation(root):
     assert badges(page) and "running" in badges(page)[0]
     assert page.text_input(key="train_name").value == "live-1"  # the next free name is offered
 
-    # One job at a time: a second start (other settings) is refused beside the button.
+    # One job at a time: a second start (other settings) waits in the queue, with its place,
+    # and can be cancelled there.
     fill(page, "second", seed=7)
     press(page, "train_start")
-    assert "already running (lecture-demo)" in message_after(page, "Start training")
+    assert banner(page).startswith("**Queued second**")
+    assert any(p.startswith("Queued, place 1: starts ") for p in progress(page)), progress(page)
+    assert Run(root / "second").state() == "queued" and not (root / "second" / "config.json").exists()
+    press(page, "train_cancel_queued_second")
     assert not (root / "second").exists()
+    assert any("Cancelled second" in t.value for t in page.toast)
 
     page = watch(page, lambda p: any("finished" in b for b in badges(p)))
     assert progress(page) == ["Epoch 2 of 2 · trained in " + progress(page)[0].split("trained in ")[1]]

@@ -109,11 +109,14 @@ def test_stop_ends_after_a_complete_epoch_and_the_limit_holds(root):
     eta = running.eta_seconds()
     assert eta is not None and eta > 0
 
-    # The limit (one job) refuses another start and leaves no trace of it.
-    with pytest.raises(jobs.JobError, match="already running") as refused:
-        jobs.start(quick("extra"), root=root, max_running=1)
-    assert refused.value.field == "capacity"
-    assert not (root / "extra").exists() and not (root / ".jobs").exists()
+    # The limit (one job) queues another start: it waits, first in line, with an estimated start.
+    extra = jobs.start(quick("extra"), root=root, max_running=1)
+    assert extra.state == "queued" and extra.place == 1 and extra.pid is None
+    assert extra.starts_in is not None and extra.starts_in > 0
+    assert not (root / ".jobs").exists()
+    assert jobs.start_queued(root, max_running=1) == []  # no free slot yet
+    jobs.cancel("extra", root)
+    assert not (root / "extra").exists()
     # A running job is never deleted.
     with pytest.raises(jobs.JobError, match="stop it"):
         jobs.delete("long", root)
@@ -292,3 +295,40 @@ def test_quality_is_measured_at_most_a_fifth_of_the_training_time():
     # The trainer is told: the request's arguments carry it.
     request = quick("q", metrics_every=jobs.measure_every("cgan", 500))
     assert request.arguments(Path("/x/q"))[-4:-2] == ["--metrics-every", "434"]
+
+
+def test_starts_beyond_the_limit_queue_in_order_and_start_as_slots_free(root, monkeypatch):
+    monkeypatch.setenv("CGAN_MAX_JOBS", "1")
+    first = jobs.start(slow("first"), root=root)
+    second = jobs.start(quick("second"), root=root)
+    third = jobs.start(quick("third"), root=root)
+    assert first.state == "running"
+    assert (second.state, second.place, third.state, third.place) == ("queued", 1, "queued", 2)
+    assert third.starts_in >= second.starts_in + second.estimated_seconds - 1e-6
+    # The queue lives in the runs: a new app process (no memory of these starts) sees it.
+    monkeypatch.setattr(jobs, "_children", {})
+    listed = {job.name: job for job in jobs.list_jobs(root)}
+    assert (listed["second"].place, listed["third"].place) == (1, 2)
+    assert Run(root / "second").state() == "queued"
+    # A session limit refuses a start beyond it, with one line, and makes nothing.
+    monkeypatch.setenv("CGAN_MAX_JOBS_PER_SESSION", "1")
+    jobs.start(quick("mine"), root=root, session="tab-1")
+    with pytest.raises(jobs.JobError, match="already have 1 of at most 1") as refused:
+        jobs.start(quick("mine-too"), root=root, session="tab-1")
+    assert refused.value.field == "capacity" and not (root / "mine-too").exists()
+    jobs.cancel("mine", root)
+
+    jobs.stop("first", root)
+    settled("first", root)
+    # Whoever looks next starts the oldest queued job, exactly once (here: the command line).
+    env = {**os.environ, "CGAN_CHECKPOINTS": str(root),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    poll = subprocess.run([sys.executable, "-m", "cgan.jobs", "poll"], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=root)
+    assert poll.returncode == 0 and poll.stdout.strip() == "started second", poll.stderr
+    assert jobs.get_job("third", root).state == "queued"
+    assert jobs.start_queued(root) == []
+    wait_for(lambda: jobs.get_job("second", root).state == "finished", what="second to finish")
+    assert jobs.start_queued(root) == ["third"]
+    wait_for(lambda: jobs.get_job("third", root).state == "finished", what="third to finish")
+    assert assert_epochs_complete(Run(root / "third")) == [1, 2]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+import uuid
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -34,6 +35,7 @@ DIALOG_DONE_KEY = "train_dialog_done"  # a button of the delete dialog was press
 REPEAT_SECONDS = 4.0  # a second press with the same settings this soon is the same press
 MODEL_LABELS = {"cgan": "CGAN (the report's MLP)", "cdcgan": "cDCGAN (convolutional)"}
 STATE_BADGES = {
+    "queued": ":violet-badge[:material/schedule: queued]",
     "running": ":blue-badge[:material/sync: running]",
     "stopping": ":orange-badge[:material/hourglass_top: stopping after this epoch]",
     "finished": ":green-badge[:material/check_circle: finished]",
@@ -148,7 +150,7 @@ def start_from_form() -> None:
         problems = request.problems()
     if not problems:
         try:
-            job = jobs.start(request)
+            job = jobs.start(request, session=session_id())
         except jobs.JobError as exc:
             problems = {exc.field or "start": str(exc)}
         else:
@@ -157,6 +159,13 @@ def start_from_form() -> None:
             st.session_state[FOLLOW_KEY] = job.name
             st.session_state[NAME_KEY] = suggest_name()
     st.session_state[ERRORS_KEY] = problems
+
+
+def session_id() -> str:
+    """This browser session's id, for the per-session job limit."""
+    if "train_session" not in st.session_state:
+        st.session_state["train_session"] = uuid.uuid4().hex[:12]
+    return st.session_state["train_session"]
 
 
 def field_error(name: str) -> None:
@@ -249,6 +258,15 @@ def press_stop(name: str) -> None:
             toast(f"{name} stops once the epoch it is training is written.", ":material/info:")
 
 
+def press_cancel(name: str) -> None:
+    try:
+        jobs.cancel(name)
+    except jobs.JobError as exc:
+        toast(str(exc), ":material/error:")
+    else:
+        toast(f"Cancelled {name}; it left the queue.", ":material/cancel:")
+
+
 def press_resume(name: str) -> None:
     try:
         jobs.resume(name)
@@ -321,6 +339,9 @@ def describe(job: jobs.Job) -> str:
 def progress_text(job: jobs.Job) -> str:
     done, total = job.epochs_done, job.epochs_total
     text = f"Epoch {done} of {total}"
+    if job.queued:
+        when = "as soon as a slot frees" if not job.starts_in else f"in about {duration(job.starts_in)}"
+        return f"Queued, place {job.place or '?'}: starts {when}"
     if job.state == "running" and not job.history:
         return text + " · starting: loading MNIST and building the networks"
     if job.state == "stopping":
@@ -383,6 +404,10 @@ def show_job(job: jobs.Job) -> None:
 def show_actions(job: jobs.Job) -> None:
     name = job.name
     with st.container(horizontal=True):
+        if job.queued:
+            st.button("Cancel", key=f"train_cancel_queued_{name}", on_click=press_cancel,
+                      args=(name,), icon=":material/cancel:", help="Take it out of the queue.")
+            return
         if job.active:
             stopping = job.state == "stopping"
             st.button(
@@ -404,8 +429,9 @@ def show_actions(job: jobs.Job) -> None:
 
 
 def what_pages_see(all_jobs: list[jobs.Job]) -> tuple[bool, tuple[str, ...]]:
-    """Whether a job runs (the refresh timer) and which job runs the run pickers can list."""
-    return any(job.active for job in all_jobs), tuple(job.name for job in all_jobs if job.run.exists())
+    """Whether a job runs or waits (the refresh timer) and which job runs the run pickers can list."""
+    busy = any(job.active or job.queued for job in all_jobs)
+    return busy, tuple(job.name for job in all_jobs if job.run.exists())
 
 
 def follow_started_run(all_jobs: list[jobs.Job]) -> None:
@@ -437,7 +463,8 @@ def started_banner() -> None:
         return
     with st.container(border=True, key="train_banner"):
         every = quality_every(job)
-        text = f"**Started {job.name}** {STATE_BADGES.get(job.state, job.state)} · {progress_text(job)}"
+        verb = "Queued" if job.queued else "Started"
+        text = f"**{verb} {job.name}** {STATE_BADGES.get(job.state, job.state)} · {progress_text(job)}"
         st.markdown(text)
         note = "Every page shows it now; closing this tab does not stop it."
         if every:
@@ -450,6 +477,8 @@ def started_banner() -> None:
 
 def jobs_list(seen: tuple[bool, tuple[str, ...]]) -> None:
     """Every job, newest first. While one runs this part reruns by itself every few seconds."""
+    if jobs.start_queued():  # a slot freed: the next queued job starts now
+        st.rerun(scope="app")
     all_jobs = jobs.list_jobs()
     follow_started_run(all_jobs)
     if what_pages_see(all_jobs) != seen:
@@ -472,6 +501,7 @@ show_toast()
 # never shows a dialog nobody opened in it.
 st.session_state.pop(DIALOG_DONE_KEY, None)
 with common.page_errors():
+    jobs.start_queued()  # whoever looks next starts what waits for a free slot
     all_jobs = jobs.list_jobs()
     seen = what_pages_see(all_jobs)
     running = seen[0]
@@ -483,5 +513,10 @@ with common.page_errors():
     start_form(jobs.available_devices())
     st.subheader("Training runs")
     limit = jobs.max_jobs()
-    st.caption(f"At most {limit} job{'s' if limit > 1 else ''} at a time (set CGAN_MAX_JOBS to change it).")
+    per_session = jobs.max_jobs_per_session()
+    st.caption(
+        f"At most {limit} job{'s' if limit > 1 else ''} at a time; more wait in a queue and start in "
+        "order as jobs end (CGAN_MAX_JOBS" + (f"; {per_session} per session, " if per_session else ", ")
+        + "CGAN_MAX_JOBS_PER_SESSION)."
+    )
     st.fragment(run_every=REFRESH_SECONDS if running else None)(jobs_list)(seen)
