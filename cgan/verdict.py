@@ -10,6 +10,11 @@ from the same epoch's generator (fixed noise), and reports both sets of probabil
 fraction D gets right (real called real, generated called fake, at the 0.5 threshold).
 Early in training D wins easily (near 100 %); as the game settles it drifts towards 50 %: the
 generator's digits fool it about as often as not.
+
+``digit_from_drawing`` turns a digit drawn on a canvas (white on black, RGBA) into the 28x28 the
+networks see, the way MNIST was made: the strokes' bounding box scaled to fit a 20x20 box
+(aspect ratio kept, area averaging: edge pixels come out grey, as in MNIST), then placed in 28x28
+so that its centre of mass sits in the middle.
 """
 
 from __future__ import annotations
@@ -58,6 +63,54 @@ def real_test_digits(per_digit: int = DEFAULT_PER_DIGIT, seed: int = VIEW_SEED) 
         [rng.choice(np.flatnonzero(mnist.test_labels == d), size=per_digit, replace=False) for d in range(NUM_CLASSES)]
     )
     return mnist.test_images[chosen], mnist.test_labels[chosen]
+
+
+DIGIT_BOX = 20  # MNIST: each digit scaled to fit 20x20 ...
+IMAGE_SIZE = 28  # ... and centred by its centre of mass in 28x28
+CANVAS = 280  # the drawing canvas's side in screen pixels: 10 per MNIST pixel
+# A digit drawn about 200 px tall with strokes this wide comes out as thick as MNIST's: 12 % of
+# the 28x28 pixels above half brightness, as in MNIST's test set (measured with PIL strokes).
+STROKE_WIDTH = 26
+INK = 32  # a canvas pixel at least this bright (0-255) belongs to the drawing's bounding box
+
+
+def digit_from_drawing(rgba: np.ndarray) -> np.ndarray | None:
+    """A drawing (H, W, 4) uint8, light strokes on a dark or transparent canvas, as MNIST's
+    centred (28, 28) uint8; None when nothing is drawn."""
+    from PIL import Image
+
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"expected an RGBA image (H, W, 4), got shape {rgba.shape}")
+    # Brightness times opacity: a transparent canvas counts as black, whatever its RGB.
+    ink = rgba[..., :3].astype(np.float32).mean(axis=2) * (rgba[..., 3].astype(np.float32) / 255)
+    rows, columns = np.flatnonzero((ink >= INK).any(axis=1)), np.flatnonzero((ink >= INK).any(axis=0))
+    if len(rows) == 0:
+        return None
+    top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
+    # Pad the bounding box to a square around its centre, so scaling keeps the aspect ratio
+    # and a thin stroke keeps its fractional width as grey edges.
+    side = max(bottom - top, right - left)
+    square = np.zeros((side, side), np.float32)
+    y, x = (side - (bottom - top)) // 2, (side - (right - left)) // 2
+    square[y : y + bottom - top, x : x + right - left] = ink[top:bottom, left:right]
+    box = Image.fromarray(square, mode="F").resize((DIGIT_BOX, DIGIT_BOX), Image.Resampling.BOX)
+    digit = np.asarray(box)
+    return centre_by_mass(digit)
+
+
+def centre_by_mass(digit: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
+    """Place a small float image (values 0-255) in a size x size uint8 canvas with its centre of
+    mass in the middle (as far as the canvas allows)."""
+    height, width = digit.shape
+    mass = digit.sum()
+    y_mass = (digit.sum(axis=1) * np.arange(height)).sum() / mass + 0.5  # +0.5: pixel centres
+    x_mass = (digit.sum(axis=0) * np.arange(width)).sum() / mass + 0.5
+    top = int(np.clip(round(size / 2 - y_mass), 0, size - height))
+    left = int(np.clip(round(size / 2 - x_mass), 0, size - width))
+    image = np.zeros((size, size), np.uint8)
+    image[top : top + height, left : left + width] = np.clip(np.rint(digit), 0, 255).astype(np.uint8)
+    return image
 
 
 @dataclass(frozen=True)
