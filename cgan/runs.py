@@ -90,6 +90,7 @@ def checkpoints_root() -> Path:
 # status.json fields that describe the launch and outlive the trainer process (see write_status).
 LAUNCH_FIELDS = (
     "arguments", "device", "launched_at", "pid", "pid_started", "session", "estimated_seconds",
+    "epochs_total",
 )
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

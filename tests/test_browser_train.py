@@ -58,7 +58,7 @@ def test_a_run_started_in_the_browser_outlives_the_tab_and_the_app(root, output_
     env = {"CGAN_MAX_JOBS": "1"}
     with streamlit_server(checkpoints=root, env=env) as url:
         with (
-            chromium_page(height=1400) as page,
+            chromium_page(width=1280, height=720) as page,  # a projector
             screenshot_on_failure(page, output_dir / "train-failed-1.png"),
         ):
             open_train_page(page, url)
@@ -67,9 +67,16 @@ def test_a_run_started_in_the_browser_outlives_the_tab_and_the_app(root, output_
             page.get_by_role("spinbutton", name="Batch size").fill("100")
             page.get_by_role("textbox", name="Run name").fill("browser-run")
             page.get_by_role("button", name="Start training").click()
+            # The confirmation is on the first screen, without scrolling.
+            confirmation = page.get_by_text("Started browser-run")
+            confirmation.wait_for()
+            box = confirmation.bounding_box()
+            assert box and box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+            page.screenshot(path=output_dir / "train-started-720p.png")
             page.get_by_role("heading", name="browser-run").wait_for()
             # Nobody touches the page: its own refresh brings epochs, an ETA and the loss chart.
-            page.get_by_text(re.compile(rf"Epoch [1-9]\d* of {EPOCHS} · about .* left")).wait_for(
+            progress = page.get_by_test_id("stProgress")  # the banner at the top says it too
+            progress.get_by_text(re.compile(rf"Epoch [1-9]\d* of {EPOCHS} · about .* left")).wait_for(
                 timeout=120_000
             )
             page.get_by_test_id("stPlotlyChart").first.wait_for()
