@@ -48,6 +48,6 @@ def test_sessions_render_every_change(tmp_path, cgan_run):
         ("digit/seed every 0.5 s", 1): 2, ("digit/seed every 0.5 s", 3): 6,
     }
     for row in rows:
-        # Every change rendered (a change that does not is a timeout inside the bench), and the
+        # Every change rendered (the bench waits for each new image and its caption), and the
         # server did measurable work for it: a change that reached no server would cost nothing.
-        assert row.server_ms > 0 and row.max_s < load_test.TIMEOUT_MS / 1000, row
+        assert row.not_rendered == 0 and row.server_ms > 0, row
