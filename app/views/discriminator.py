@@ -1,5 +1,6 @@
-"""The discriminator's verdict: how sure D is that a digit is real, and how its view changes over
-the epochs (histograms of D(x) on real and generated digits, the fraction it gets right)."""
+"""The discriminator's verdict: how sure D is that a digit is real, what D and the classifier make
+of a digit drawn with the mouse, and how D's view changes over the epochs (histograms of D(x) on
+real and generated digits, the fraction it gets right)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import streamlit as st
 
 from app import common
 from cgan import verdict
+from cgan.classifier import MetricsError, classify, load_classifier
 from cgan.runs import Run
+
+try:  # optional: a machine set up from an older requirements file lacks it
+    from streamlit_drawable_canvas import st_canvas
+except (ImportError, AttributeError):  # AttributeError: a Streamlit without components v2
+    st_canvas = None
 
 REAL = "A real digit"
 GENERATED = "A generated digit"
@@ -20,6 +27,7 @@ NO_WEIGHTS = (
     "Run {name} has no discriminator weights, so there is no verdict to show. Runs trained by the "
     "current trainer keep them (Train page, or `python -m cgan.train --out checkpoints/NAME`)."
 )
+NO_CANVAS = "Drawing a digit needs one more package: `pip install streamlit-drawable-canvas==0.13.0`"
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
@@ -62,12 +70,50 @@ def label_figure(probabilities: np.ndarray, asked: int) -> go.Figure:
     colours = [ASKED_COLOUR if d == asked else OTHER_COLOUR for d in range(10)]
     figure = go.Figure(go.Bar(
         x=[str(d) for d in range(10)], y=(probabilities * 100).tolist(), marker_color=colours,
-        text=[f"{p:.0%}" for p in probabilities], textposition="outside", cliponaxis=False,
+        text=[f"{p * 100:.0f}" for p in probabilities], textposition="outside", cliponaxis=False,
+        textfont=dict(size=16),  # the axis says "% real": numbers alone stay 16 px on narrow bars
         hovertemplate="label %{x}: %{y:.0f}% real<extra></extra>",
     ))
     figure = style(figure, "If the label were…", "Label given to D", "D: % real", height=340)
     figure.update_yaxes(range=[0, 112], dtick=25)
+    figure.update_xaxes(tickmode="linear", dtick=1)  # every label named, however narrow the chart
     return figure
+
+
+def draw_a_digit(run: Run, epoch: int) -> None:
+    """A canvas; the 28x28 the networks see; D's verdict under each label and the classifier's reading."""
+    if st_canvas is None:
+        st.info(NO_CANVAS)
+        return
+    # The canvas keeps its 280 px (10 per MNIST pixel) in the first column even at 1280x720.
+    canvas_column, seen_column, chart_column = st.columns([37, 20, 43], gap="small")
+    with canvas_column:
+        st.caption("Draw here")
+        drawn = st_canvas(
+            stroke_width=verdict.STROKE_WIDTH, stroke_color="#FFFFFF", background_color="#000000",
+            width=verdict.CANVAS, height=verdict.CANVAS, return_image_data=True, key="discriminator_canvas",
+        )
+    digit = verdict.digit_from_drawing(drawn.image_data) if drawn.image_data is not None else None
+    if digit is None:
+        seen_column.markdown("Draw a digit with the mouse, about as tall as the box. Hover over "
+                             "the canvas for its tools: the bin clears it.")
+        return
+    try:
+        reading = classify(digit[None], load_classifier())
+    except MetricsError as exc:
+        reading = None
+        seen_column.warning(str(exc))
+    every_label = verdict.verdict_for_every_label(discriminator(run, epoch), digit)
+    with seen_column:
+        common.show_image(common.upscale(digit, 8), caption="What the networks see", max_height="224px")
+        if reading is not None:
+            read = int(reading.predictions[0])
+            st.markdown(f"### Reads {read}")
+            st.markdown(f"The classifier reads a {read}, {reading.confidence[0]:.0%} sure.")
+    with chart_column:
+        asked = read if reading is not None else int(np.argmax(every_label))
+        st.plotly_chart(label_figure(every_label, asked), key="discriminator_draw_labels", theme=None)
+        st.caption(f"D at epoch {epoch}: is your drawing a real digit of each label?")
 
 
 def histogram_figure(view: verdict.EpochView) -> go.Figure:
@@ -145,6 +191,9 @@ with common.page_errors():
             "It judges the pair: a perfect 3 presented as \"8\" should be called fake. The "
             "generator wins when its digits get high scores for their own labels."
         )
+
+        st.subheader("Draw a digit")
+        draw_a_digit(run, epoch)
 
         st.subheader("D's view across the epochs")
         view_epoch = common.epoch_control("Epoch of the histogram", judged, "discriminator_view_epoch")
