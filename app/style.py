@@ -40,7 +40,7 @@ PRESENTATION_CSS = """
 [data-testid="stToolbar"], [data-testid="stMainBlockContainer"] h1,
 [class*="st-key-controls"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { padding: 0.5rem 1rem 0 1rem; max-width: 100%; }
-.st-key-present_exit { position: fixed; right: 0.6rem; bottom: 0.6rem; z-index: 1000; width: auto; }
+.st-key-present_exit { position: fixed; right: 0.6rem; top: 0.5rem; z-index: 1000; width: auto; }
 .st-key-present_exit button { opacity: 0.55; }
 </style>
 """

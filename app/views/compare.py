@@ -81,7 +81,7 @@ with common.page_errors():
                 "Show", [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True,
                 key="compare_mode", width="content",
             )
-            with top.container(width=320):
+            with top.container(width=350):
                 chosen = chosen_epochs(epochs)
             with top:
                 st.button("Report's epochs", key="compare_report_epochs", on_click=use_report_epochs,
@@ -97,7 +97,7 @@ with common.page_errors():
                     digit = common.digit_control("compare_digit")
                 with row.container(width="content"):
                     seed = common.seed_control("compare_seed")
-                count = int(row.number_input("Samples", 1, 16, 9, key="compare_count", width=140))
+                count = int(row.number_input("Samples", 1, 16, 9, key="compare_count", width=170))
             elif mode == WHOLE_GRID:
                 st.pills("Outline a column (one noise vector) in every panel", list(range(10)),
                          key=COLUMN_KEY)

@@ -92,7 +92,8 @@ def downloads(run, epochs: list[int], epoch: int, column: int | None) -> None:
 
 
 def evolution(run, epochs: list[int], timer_on: bool) -> None:
-    """The grid and its controls; while playing, this part alone reruns, one epoch per step.
+    """The grid and its controls; while playing, this part alone reruns (as a fragment), one
+    epoch per step.
 
     The epoch shown follows the clock from the moment Play was pressed, so a slow step (a busy
     laptop) skips an epoch instead of stalling the animation.
@@ -155,7 +156,10 @@ with common.page_errors():
         if playing and len(epochs) < 2:
             stop_playing()
             playing = False
-        st.fragment(run_every=step_seconds() if playing else None)(evolution)(run, epochs, playing)
+        if playing:  # only the grid's part reruns, one epoch per step
+            st.fragment(run_every=step_seconds())(evolution)(run, epochs, True)
+        else:  # every control reruns the whole page: no part can fall out of step
+            evolution(run, epochs, False)
         if not common.presenting():
             common.explain(
                 "**How to read the grid.** Row *i* is the digit *i* (labels on the left). "

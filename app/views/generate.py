@@ -13,7 +13,7 @@ with common.page_errors():
     saved = common.require_epochs(run, with_weights=True) if run is not None else []
     if saved:
         digit = common.digit_control("generate_digit")
-        seed_column, count_column, epoch_column = st.columns([6, 3, 4], gap="medium")
+        seed_column, count_column, epoch_column = st.columns([4, 3, 5], gap="medium")
         with seed_column:
             seed = common.seed_control("generate_seed")
         count = count_column.slider("Number of samples", 1, 16, 4, key="generate_count")

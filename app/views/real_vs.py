@@ -8,7 +8,7 @@ from app import common
 
 COUNT = 16
 PANEL = dict(width=640, height=640)  # drawn large; the page shrinks it to the space it has
-FIT = "calc(100vh - 22rem)"
+FIT = "calc(100vh - 20.5rem)"
 
 st.title("Real vs CGAN vs cDCGAN")
 
