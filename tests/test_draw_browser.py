@@ -4,7 +4,10 @@ under every label and the classifier's reading. Screenshots go to test-output/."
 
 from __future__ import annotations
 
+import base64
+import io
 import shutil
+import time
 from urllib.parse import urlparse
 
 import numpy as np
@@ -107,3 +110,30 @@ def test_draw_a_one_and_read_the_verdict(draw_page):
     component = [urlparse(u).path for u in requests if "drawable" in u.lower()]
     print("canvas component files:", component)
     assert any(p.endswith(".js") for p in component) and any(p.endswith(".css") for p in component), component
+
+
+def test_a_seven_drawn_in_a_corner_is_centred_and_read(draw_page):
+    url, page, requests = draw_page
+    page.goto(url)  # a new session: an empty canvas
+    settle(page)
+    open_page(page, "The discriminator's verdict")
+    page.locator(CANVAS).first.wait_for()
+    start = time.perf_counter()
+    # A 7 in the canvas's top-left quarter, smaller than the box: centring and scaling fix both.
+    stroke(page, [(0.08, 0.1), (0.5, 0.1), (0.25, 0.55)])
+    reading = page.get_by_role("heading", level=3).filter(has_text="Reads ")
+    reading.wait_for()
+    print(f"stroke to reading: {time.perf_counter() - start:.1f} s")
+    settle(page)
+    check_page(page)
+    assert reading.inner_text() == "Reads 7"
+    seen = page.locator("[data-testid='stImage']").filter(has_text="What the networks see").locator("img")
+    png = seen.evaluate("""img => { const c = document.createElement('canvas'); c.width = 224; c.height = 224;
+                                    c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL(); }""")
+    digit = np.asarray(Image.open(io.BytesIO(base64.b64decode(png.split(",", 1)[1]))).convert("L"))[::8, ::8]
+    rows, columns = np.indices(digit.shape) + 0.5
+    mass = digit.astype(np.float64).sum()
+    # Centred by its centre of mass (within a pixel), and the taller side filling the 20-pixel box.
+    assert abs((rows * digit).sum() / mass - 14) <= 1 and abs((columns * digit).sum() / mass - 14) <= 1
+    assert max(len(np.flatnonzero(digit.any(axis=0))), len(np.flatnonzero(digit.any(axis=1)))) == 20
+    viewport_shot(page, "projector-draw-seven")
