@@ -21,6 +21,8 @@ from typing import Callable
 
 import torch
 
+# What torch starts with: every core, or OMP_NUM_THREADS when the user pinned it (then no tuning).
+STARTING_THREADS = torch.get_num_threads()
 DRIFT = 1.3  # a block this much slower (or faster) than expected triggers a new measurement
 RECHECK_EPOCHS = 5  # and a new measurement every this many epochs regardless
 ROUNDS = 3  # interleaved measurement rounds per candidate (the median is kept)

@@ -209,7 +209,7 @@ class Trainer:
         # cannot change the arithmetic, so a run is the same whatever the machine's load.
         self.tuner = None
         if device.type == "cpu" and tune_threads and threads.thread_count_free_arithmetic():
-            tuner = threads.ThreadTuner(candidates=[1, torch.get_num_threads()], log=log)
+            tuner = threads.ThreadTuner(candidates=[1, threads.STARTING_THREADS], log=log)
             self.tuner = tuner if len(tuner.candidates) > 1 else None
         self.grid_z, self.grid_labels = fixed_grid_inputs(config.seed)
 
@@ -515,7 +515,8 @@ class EpochWriter:
 
         to_cpu = lambda state: {k: v.cpu() for k, v in state.items()}  # noqa: E731
         self.run.write_epoch(
-            epoch, make_record, grid, to_cpu(generator_state), resume_state, self.keep, self.final_epoch
+            epoch, make_record, grid, to_cpu(generator_state), resume_state, self.keep, self.final_epoch,
+            discriminator_state=to_cpu(resume_state["discriminator"]),  # D's verdict, per kept epoch
         )
         self.last_commit = time.perf_counter()
         line = f"[{epoch:3d}/{self.final_epoch}] ptime: {ptime:.2f} | d_loss: {d_loss:.3f} | g_loss: {g_loss:.3f}"

@@ -349,8 +349,9 @@ def test_keep_policy_over_five_epochs(tmp_path):
     assert run.epochs() == [1, 2, 3, 4, 5]
     assert run.weight_epochs() == [1, 2, 4, 5]  # 5 is the newest: always kept
     assert sorted(p.name for p in (run.path / "weights").iterdir()) == [
+        "discriminator_0001.pt", "discriminator_0002.pt", "discriminator_0004.pt", "discriminator_0005.pt",
         "generator_0001.pt", "generator_0002.pt", "generator_0004.pt", "generator_0005.pt",
-    ]
+    ]  # the discriminator's weights follow the generator's
     assert all(run.grid_path(e).is_file() for e in range(1, 6))  # grids are always kept
     assert run.load_resume_state()["epoch"] == 5
 

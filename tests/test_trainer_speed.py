@@ -133,3 +133,16 @@ def test_for_interactive_uses_one_thread_beside_a_trainer(tmp_path):
         assert threads.for_interactive(root=tmp_path) == threads.cpu_cores()  # no runs: no trainer
     finally:
         torch.set_num_threads(before)
+
+
+def test_kept_epochs_keep_the_discriminator_too(tmp_path):
+    from conftest import make_run
+
+    run = make_run(tmp_path / "kept", epochs=3, limit=300, batch_size=100, keep="1", seed=2)
+    assert run.weight_epochs() == [1, 3]
+    assert run.discriminator_epochs() == [1, 3]
+    final = run.load_resume_state()["discriminator"]
+    loaded = run.load_discriminator(3).state_dict()
+    assert all(torch.equal(final[k], loaded[k]) for k in final)  # the epoch's own D, bit for bit
+    images = torch.zeros(4, 1, 28, 28)
+    assert run.load_discriminator(1)(images, torch.arange(4)).shape == (4,)
