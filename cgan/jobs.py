@@ -530,8 +530,8 @@ def start_queued(root: str | Path | None = None, max_running: int | None = None)
     """Start the queued jobs that have a free slot now; return their names. Called by the app
     whenever it looks at the jobs, and by ``python -m cgan.jobs poll``."""
     root = _root(root)
-    if not root.is_dir():
-        return []
+    if not any(job.queued for job in list_jobs(root)):
+        return []  # the common case: nothing waits, nothing to lock or write
     with _locked(root):
         return _start_queued(root, list_jobs(root), max_running)
 
