@@ -286,7 +286,7 @@ def evaluate_command(parser, args, Run, log) -> int:
     why = writable(run.path)
     if why is not None:
         print(f"note: {run.path} cannot be written ({why}): measuring without storing the figures",
-              file=sys.stderr, flush=True)
+              flush=True)
     evaluate_run(run, epochs, args.per_digit, args.seed, device, log=log, store=why is None,
                  averaged=args.averaged)
     return 0

@@ -396,7 +396,7 @@ class Run:
         for line in lines:
             try:
                 record = EpochRecord.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, OverflowError):
                 break
             if records and record.epoch != records[-1].epoch + 1:
                 break
