@@ -28,6 +28,7 @@ def command(port: int, network: bool, extra: list[str]) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--client.showErrorDetails", "none",
         "--logger.hideWelcomeMessage", "true",  # also hides Streamlit's "install skills" pop-up
+        "--runner.postScriptGC", "false",  # see streamlit_config.toml
         *extra,
     ]
 

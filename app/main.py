@@ -9,18 +9,14 @@ read runs (cgan.runs) and draw from their generators (cgan.sampling); training h
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from app import common  # noqa: E402
-from app.safety import exposure_warnings, keep_errors_private  # noqa: E402
-from app.style import PRESENTATION_CSS  # noqa: E402
+from app import common
+from app.safety import exposure_warnings, keep_errors_private
+from app.style import PRESENTATION_CSS
 
 VIEWS = Path(__file__).resolve().parent / "views"
 ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # local: no request leaves the machine

@@ -46,7 +46,7 @@ def streamlit_server(checkpoints: Path | None = None, env: dict | None = None, t
         environment["CGAN_CHECKPOINTS"] = str(checkpoints)
     log_path = ROOT / "test-output" / f"streamlit-{port}.log"
     log_path.parent.mkdir(exist_ok=True)
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until stop_app closes it)
     process = subprocess.Popen(
         [
             sys.executable, "-m", "streamlit", "run", "app/main.py",

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from cgan.runs import Run
+from cgan.train import TrainConfig, train
 
-from cgan.runs import Run  # noqa: E402
-from cgan.train import TrainConfig, train  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 OUTPUT = ROOT / "test-output"  # screenshots and other artefacts a person may want to look at
 

@@ -113,12 +113,14 @@ def test_load_generator_defaults_to_the_newest_saved_epoch(cgan_run, tmp_path):
     newest = cgan_run.load_generator()
     fourth = cgan_run.load_generator(4)
     assert not newest.training
-    assert all(torch.equal(a, b) for a, b in zip(newest.state_dict().values(), fourth.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in
+               zip(newest.state_dict().values(), fourth.state_dict().values(), strict=True))
     run = copy_run(cgan_run, tmp_path)
     run.weights_path(4).unlink()
     third = cgan_run.load_generator(3)
     assert all(
-        torch.equal(a, b) for a, b in zip(run.load_generator().state_dict().values(), third.state_dict().values())
+        torch.equal(a, b)
+        for a, b in zip(run.load_generator().state_dict().values(), third.state_dict().values(), strict=True)
     )
     with pytest.raises(RunError) as error:
         run.load_generator(4)
