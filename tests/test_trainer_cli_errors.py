@@ -135,7 +135,8 @@ def test_a_second_trainer_of_the_same_run_refuses(tmp_path):
     try:
         wait_until_training(first, run, log)
         second = subprocess.run(
-            [sys.executable, "-m", "cgan.train", "--out", str(run.path), "--resume", "--epochs", "1000", "--device", "cpu"],
+            [sys.executable, "-m", "cgan.train", "--out", str(run.path), "--resume", "--epochs", "1000",
+             "--device", "cpu"],
             capture_output=True, text=True, timeout=120, cwd=tmp_path, env=cli_env(),
         )
         lines = second.stderr.strip().splitlines()

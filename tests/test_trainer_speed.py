@@ -36,7 +36,7 @@ def test_fast_path_matches_the_plain_autograd_reference():
     assert fast.step is not None and reference.step is None
     for epoch in range(3):
         fast_losses, reference_losses = fast.train_epoch(), reference.train_epoch()
-        for a, b in zip(fast_losses, reference_losses):
+        for a, b in zip(fast_losses, reference_losses, strict=True):
             assert abs(a - b) <= 1e-4 * abs(b), (epoch, fast_losses, reference_losses)
     for name in ("generator", "discriminator"):
         ours, theirs = getattr(fast, name).state_dict(), getattr(reference, name).state_dict()
@@ -44,7 +44,8 @@ def test_fast_path_matches_the_plain_autograd_reference():
             assert (ours[key] - theirs[key]).abs().max().item() < 5e-4, (name, key)
     # Optimizer states have the same layout, so resume files are interchangeable.
     assert fast.opt_g.state_dict()["param_groups"] == reference.opt_g.state_dict()["param_groups"]
-    for a, b in zip(fast.opt_d.state_dict()["state"].values(), reference.opt_d.state_dict()["state"].values()):
+    pairs = zip(fast.opt_d.state_dict()["state"].values(), reference.opt_d.state_dict()["state"].values(), strict=True)
+    for a, b in pairs:
         assert a.keys() == b.keys() and float(a["step"]) == float(b["step"]) == 60
 
 
