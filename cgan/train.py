@@ -62,6 +62,7 @@ class TrainConfig:
     limit: int | None = None
     keep: str = "all"
     metrics_every: int = 0
+    ema: float = 0.0  # decay of the generator's weight average per iteration (0 = none: the report's recipe)
 
     @classmethod
     def for_model(cls, model: str, **overrides) -> TrainConfig:
@@ -114,6 +115,8 @@ class TrainConfig:
                 parse_keep(self.keep)
             except ValueError as exc:
                 problems["keep"] = str(exc)
+        if not (_real(self.ema) and 0 <= self.ema < 1):
+            problems["ema"] = "must be a number from 0 (off) up to (not including) 1, e.g. 0.999"
         if not _whole(self.metrics_every, 0, MAX_EPOCHS):
             problems["metrics_every"] = f"must be a whole number from 0 (never) to {MAX_EPOCHS:,}"
         return problems
@@ -176,6 +179,8 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
         self.rng = torch.Generator(device=device).manual_seed(config.seed)
+        # Weight averaging (--ema): after every iteration ema <- decay * ema + (1 - decay) * weights.
+        self.ema = [p.detach().clone() for p in self.generator.parameters()] if config.ema else None
         # Without batch statistics in D, real and fake batches can share one (faster) pass.
         self.joint_pass = not any(
             isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.discriminator.modules()
@@ -237,6 +242,19 @@ class Trainer:
         discriminator.requires_grad_(True)
         self.d_sum.add_(d_loss.detach())
         self.g_sum.add_(g_loss.detach())
+        self._average()
+
+    def _average(self) -> None:
+        if self.ema is not None:
+            torch._foreach_lerp_(self.ema, list(self.generator.parameters()), 1.0 - self.config.ema)
+
+    def ema_state(self) -> dict | None:
+        """The averaged generator as a state_dict (buffers, e.g. batch statistics, are the raw ones)."""
+        if self.ema is None:
+            return None
+        names = [name for name, _ in self.generator.named_parameters()]
+        averaged = dict(zip(names, self.ema, strict=True))
+        return {k: averaged.get(k, v) for k, v in self.generator.state_dict().items()}
 
     def _eager_iteration(self, i: int) -> None:
         index = self.perm[i]
@@ -246,6 +264,7 @@ class Trainer:
         real_in = self.step.d_in[: self.config.batch_size]
         torch.index_select(self.real_table, 0, self.perm[i], out=real_in)
         self.step(real_in, self.g_in_d[i], self.g_in_g[i], self.d_sum, self.g_sum)
+        self._average()
 
     def _graph_iteration(self) -> None:
         """The iteration with its batch number read from a device tensor, so it can be replayed."""
@@ -338,6 +357,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(),
             "device_type": self.device.type,
+            **({"generator_ema": self.ema_state()} if self.ema is not None else {}),
         }
 
     def load_state(self, state: dict) -> None:
@@ -351,6 +371,11 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.set_state(state["rng"].cpu())
+        if self.ema is not None:
+            averaged = state.get("generator_ema", state["generator"])
+            names = [name for name, _ in self.generator.named_parameters()]
+            for ema, name in zip(self.ema, names, strict=True):
+                ema.copy_(averaged[name])
 
 
 def _copy_tensors(value):
@@ -517,6 +542,7 @@ class EpochWriter:
         self.run.write_epoch(
             epoch, make_record, grid, to_cpu(generator_state), resume_state, self.keep, self.final_epoch,
             discriminator_state=to_cpu(resume_state["discriminator"]),  # D's verdict, per kept epoch
+            generator_ema_state=to_cpu(resume_state["generator_ema"]) if "generator_ema" in resume_state else None,
         )
         self.last_commit = time.perf_counter()
         line = f"[{epoch:3d}/{self.final_epoch}] ptime: {ptime:.2f} | d_loss: {d_loss:.3f} | g_loss: {g_loss:.3f}"
@@ -597,6 +623,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
     p.add_argument("--keep", help="which epochs keep generator weights: all (default) or e.g. 1-10,every5,75")
     p.add_argument("--metrics-every", type=int, help="measure quality every K epochs (0 = never)")
+    p.add_argument("--ema", type=float, help="keep an average of the generator's weights with this decay "
+                   "per iteration, e.g. 0.999 (default 0: off, the report's recipe)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument(
         "--out", type=Path, help="run directory (default checkpoints/MODEL-sSEED, or under $CGAN_CHECKPOINTS)"

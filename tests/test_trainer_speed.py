@@ -147,3 +147,28 @@ def test_kept_epochs_keep_the_discriminator_too(tmp_path):
     assert all(torch.equal(final[k], loaded[k]) for k in final)  # the epoch's own D, bit for bit
     images = torch.zeros(4, 1, 28, 28)
     assert run.load_discriminator(1)(images, torch.arange(4)).shape == (4,)
+
+
+def test_weight_averaging_is_saved_and_resumes_bit_for_bit(tmp_path):
+    from conftest import make_run
+
+    from cgan.train import train
+
+    settings = dict(limit=300, batch_size=100, seed=4, ema=0.9)
+    whole = make_run(tmp_path / "whole", epochs=3, **settings)
+    split = make_run(tmp_path / "split", epochs=2, **settings)
+    config = TrainConfig.for_model("cgan", epochs=3, **settings)
+    train(config, split, torch.device("cpu"), resume=True, log=lambda _: None)
+    assert [whole.has_averaged(e) for e in (1, 2, 3)] == [True, True, True]
+    for epoch in (1, 2, 3):
+        a = torch.load(whole.averaged_weights_path(epoch), weights_only=True)
+        b = torch.load(split.averaged_weights_path(epoch), weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a), epoch
+    raw, averaged = whole.load_generator(3).state_dict(), whole.load_generator(3, averaged=True).state_dict()
+    assert raw.keys() == averaged.keys()
+    assert not torch.equal(raw["out.weight"], averaged["out.weight"])
+    # The average trails the weights: closer to epoch 2's weights than the raw epoch-3 weights are.
+    before = whole.load_generator(2).state_dict()["out.weight"]
+    assert (averaged["out.weight"] - before).norm() < (raw["out.weight"] - before).norm()
+    assert TrainConfig.for_model("cgan").ema == 0.0  # off by default: the report's recipe
+    assert list(TrainConfig(ema=1.0).problems()) == ["ema"]
