@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.loaders import epochs, file_key, history, weight_epochs
+from cgan import jobs
 from cgan.runs import Run, RunError, checkpoints_root, list_runs
 
 PREFERRED_RUN = "cgan-report"
@@ -46,6 +47,28 @@ def _done(run: Run) -> int | None:
         return len(history(run))
     except RunError:
         return None
+
+
+def waiting_state(name: str | None) -> str | None:
+    """"queued" or "starting" for a run that was launched but has no configuration yet (the
+    sidebar cannot list it, yet it is no gone run: its first epoch is on the way); else None."""
+    if not name:
+        return None
+    try:
+        job = jobs.get_job(name)
+    except (ValueError, jobs.JobError):
+        return None
+    if job is None or job.run.exists():
+        return None
+    if job.queued:
+        return "queued"
+    return "starting" if job.active else None
+
+
+WAITING_NOTES = {
+    "queued": "Queued: it starts when a training slot frees (see the Train page).",
+    "starting": "Starting: its first epoch shows here as soon as it is done.",
+}
 
 
 def describe(run: Run) -> str:
@@ -140,16 +163,28 @@ def sidebar_run_picker() -> Run | None:
     all_runs = runs()
     names = [run.name for run in all_runs]
     by_name = {run.name: run for run in all_runs}
+    chosen = st.session_state.get(RUN_KEY)
+    # A run started a moment ago (queued, or its trainer still starting) keeps its place.
+    waiting = waiting_state(chosen) if chosen not in names else None
+    if waiting:
+        names = [chosen, *names]
     if not names:
         st.session_state.pop(RUN_KEY, None)
         st.sidebar.info(f"No runs yet in {checkpoints_root()}.")
         return None
-    chosen = st.session_state.get(RUN_KEY)
     if chosen not in names:
         if chosen is not None:
-            st.sidebar.warning(f"Run {chosen} is gone.")
+            gone = not (checkpoints_root() / str(chosen)).exists()
+            st.sidebar.warning(f"Run {chosen} is gone." if gone else
+                               f"Run {chosen} did not start: the Train page says why.")
         st.session_state[RUN_KEY] = default_run_name(names)
-    name = st.sidebar.selectbox("Run", names, key=RUN_KEY)
+    name = st.sidebar.selectbox(
+        "Run", names, key=RUN_KEY,
+        format_func=lambda option: f"{option} ({waiting})" if waiting and option == chosen else option,
+    )
+    if waiting and name == chosen:
+        st.sidebar.caption(WAITING_NOTES[waiting])
+        return Run(checkpoints_root() / name)
     run = by_name[name]
     st.sidebar.caption(describe(run))
     return run
@@ -176,13 +211,17 @@ def follow_training(run: Run, every_seconds: float = 3.0) -> None:
 def current_run() -> Run | None:
     """The run picked in the sidebar, or None after saying why there is none."""
     names = [run.name for run in runs()]
+    name = st.session_state.get(RUN_KEY)
+    waiting = waiting_state(name) if name not in names else None
+    if waiting:
+        st.info(f"Run {name}: {WAITING_NOTES[waiting]}")
+        return None
     if not names:
         st.info(
             f"No runs yet in {checkpoints_root()}. Train one on the Train page, or with "
             "`python -m cgan.train --out checkpoints/NAME`."
         )
         return None
-    name = st.session_state.get(RUN_KEY)
     if name not in names:
         name = default_run_name(names)
     return Run(checkpoints_root() / name)

@@ -22,6 +22,14 @@ free, launched by whoever looks next (the app on its next rerun, or ``python -m 
 e.g. from cron); each shows its place and an estimated start, and can be cancelled. A session (a
 browser tab) may hold at most $CGAN_MAX_JOBS_PER_SESSION running or queued jobs (unset: no limit).
 
+Backends ($CGAN_JOBS_BACKEND): "local" (the default) runs each trainer as a process of this
+machine; "ray" submits the same command line to a Ray cluster ($CGAN_RAY_ADDRESS, see
+cgan.ray_jobs), which decides where and when it runs. Either way the trainer writes the same run
+directory, so every reader, and this module's Job, reads a Ray-trained run like a local one; with Ray,
+Ray's word on the newest submission of the run refines it (waiting for a node: "queued"; running;
+ended), and Stop and Resume go through Ray. The job limits of this machine do not apply to Ray
+(the cluster queues what it cannot place), the per-session limit does.
+
 ``checkpoints_root()/.jobs.lock`` is held (fcntl.flock) while a start or resume checks the job
 limit and launches, and while a delete removes a run. (Older versions kept job records in
 ``checkpoints/.jobs/``; that folder is no longer read.)
@@ -54,6 +62,7 @@ ACTIVE = ("running", "stopping")
 WAITING = ("queued",)
 RESUMABLE = ("stopped", "interrupted")
 DEFAULT_MAX_JOBS = 1  # two trainers on a laptop's CPU only make both slow
+BACKENDS = ("local", "ray")
 
 # How the form names each configuration field in its messages.
 FIELD_LABELS = {
@@ -69,6 +78,18 @@ class JobError(RuntimeError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+def jobs_backend() -> str:
+    """$CGAN_JOBS_BACKEND: "local" (default) or "ray"."""
+    backend = os.environ.get("CGAN_JOBS_BACKEND", "local").strip().lower() or "local"
+    if backend not in BACKENDS:
+        raise JobError(f"CGAN_JOBS_BACKEND={backend}: must be one of {', '.join(BACKENDS)}.")
+    return backend
+
+
+def _on_ray() -> bool:
+    return jobs_backend() == "ray"
 
 
 def max_jobs() -> int:
@@ -90,6 +111,10 @@ def max_jobs_per_session() -> int | None:
 
 
 def available_devices() -> list[str]:
+    """The devices a job may ask for: this machine's, or with Ray the cluster's (a job that asks
+    for a GPU waits until a GPU node is free)."""
+    if _backend_or_local() == "ray":
+        return ["cpu", "cuda"]
     import torch
 
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
@@ -213,8 +238,27 @@ def trainer_command(arguments: list[str]) -> list[str]:
     return [sys.executable, "-m", "cgan.train", *arguments]
 
 
-def _launch(run: Run, arguments: list[str], device: str, append: bool) -> subprocess.Popen:
-    """Start the trainer and record the launch in the run's status.json."""
+def _launch(run: Run, arguments: list[str], device: str, append: bool) -> None:
+    """Start the trainer (here, or on the Ray cluster) and record the launch in status.json."""
+    if _on_ray():
+        _submit_to_ray(run, arguments, device, append)
+    else:
+        _launch_process(run, arguments, device, append)
+
+
+def _submit_to_ray(run: Run, arguments: list[str], device: str, append: bool) -> None:
+    from cgan import ray_jobs  # only with the Ray backend: the local one never imports Ray
+
+    if not append:
+        run.log_path.write_bytes(b"")
+    # Written before the submission: a node may start the trainer at once, and its own status
+    # must not be overwritten by this one. No pid: the trainer's process is on another machine.
+    run.write_status("starting", arguments=arguments, device=device, launched_at=time.time(),
+                     pid=None, pid_started=None)
+    ray_jobs.submit(run.path, arguments, device, run.log_path)
+
+
+def _launch_process(run: Run, arguments: list[str], device: str, append: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     launched_at = time.time()
     try:
@@ -260,13 +304,15 @@ class Job:
     returncode: int | None = None  # known to the process that launched the trainer only
     session: str | None = None  # the app session that started it, if one did
     queued_at: float = 0.0
+    ray_status: str | None = None  # Ray's word on the newest submission (Ray backend only)
+    submission_id: str | None = None
     estimated_seconds: float = 0.0  # how long its training should take, judged when queued
     place: int | None = None  # 1 = next to start (queued jobs, filled by list_jobs)
     starts_in: float | None = None  # seconds until it should start (queued jobs, by list_jobs)
 
     @classmethod
-    def read(cls, run: Run) -> Job:
-        return cls(run).refresh()
+    def read(cls, run: Run, ray: RaySnapshot | None = None) -> Job:
+        return cls(run).refresh(ray)
 
     @property
     def name(self) -> str:
@@ -293,6 +339,11 @@ class Job:
         return self.state in WAITING
 
     @property
+    def waits_for_slot(self) -> bool:
+        """Queued here (status.json "queued"), not by Ray: ours to launch when a slot frees."""
+        return self.queued and self.ray_status is None
+
+    @property
     def resumable(self) -> bool:
         return self.state in RESUMABLE and self.run.exists() and not self.slimmed
 
@@ -311,8 +362,10 @@ class Job:
     def is_alive(self) -> bool:
         return self.run.trainer_alive()
 
-    def refresh(self) -> Job:
-        """Read the run directory again. Never raises: a damaged run says so in `message`."""
+    def refresh(self, ray: RaySnapshot | None = None) -> Job:
+        """Read the run directory again (and, with the Ray backend, what Ray says of the run's
+        newest submission: `ray`, else asked now). Never raises: a damaged run, or a cluster that
+        does not answer, says so in `message`."""
         run = self.run
         status = run.status()
         self.state = run.state()
@@ -346,7 +399,34 @@ class Job:
         self.session = status.get("session") if isinstance(status.get("session"), str) else None
         self.queued_at = _number(status.get("queued_at"))
         self.estimated_seconds = _number(status.get("estimated_seconds"))
+        self.ray_status = self.submission_id = None
+        if _backend_or_local() == "ray":
+            self._refine_with_ray(ray if ray is not None else RaySnapshot.ask(), status)
         return self
+
+    def _refine_with_ray(self, ray: RaySnapshot, status: dict) -> None:
+        """Ray knows whether the trainer waits for a node, runs or has ended; the run's files say
+        how a trainer ended (finished, stopped after Stop, failed, or killed: interrupted)."""
+        submission = ray.submissions.get(ray.key(self.run))
+        if submission is None:  # never submitted (a local run), or the cluster does not answer
+            if ray.error and not self.message:
+                self.message = ray.error
+            return
+        self.submission_id, self.ray_status = submission.submission_id, submission.status
+        stop_asked = self.run.stop_requested() is not None
+        if submission.status == "PENDING":
+            self.state = "queued"
+            self.queued_at = self.queued_at or _number(status.get("launched_at"))
+        elif submission.status == "RUNNING":
+            self.state = "stopping" if stop_asked else "running"
+        else:
+            if self.state in ACTIVE:
+                self.state = "interrupted"  # Ray says it ended: a stale status.json is no trainer
+            if self.state == "interrupted" and submission.status == "FAILED":
+                self.state = "failed"  # it never began (no Python, no code): Ray says why
+                self.message = self.run.failure_line() or submission.message[:200]
+            if self.state == "interrupted" and stop_asked:
+                self.state = "stopped"  # killed by Stop before it could write its status
 
     # -- what the page shows ---------------------------------------------------------------------
     def eta_seconds(self, now: float | None = None) -> float | None:
@@ -364,6 +444,38 @@ class Job:
 
     def log_tail(self, lines: int = 12) -> str:
         return self.run.log_tail(lines)
+
+
+def _backend_or_local() -> str:
+    """The backend for reading: a wrong setting is reported by the actions, and reading shows
+    the run directory alone meanwhile."""
+    try:
+        return jobs_backend()
+    except JobError:
+        return "local"
+
+
+@dataclass
+class RaySnapshot:
+    """What the Ray cluster says of every run it trained, asked once for a whole listing."""
+
+    submissions: dict = field(default_factory=dict)  # run key -> ray_jobs.Submission
+    error: str = ""
+
+    @classmethod
+    def ask(cls) -> RaySnapshot:
+        from cgan import ray_jobs
+
+        try:
+            return cls(ray_jobs.submissions())
+        except JobError as exc:
+            return cls(error=str(exc))
+
+    @staticmethod
+    def key(run: Run) -> str:
+        from cgan import ray_jobs
+
+        return ray_jobs.run_key(run.path)
 
 
 def _number(value) -> float:
@@ -402,13 +514,14 @@ def list_jobs(root: str | Path | None = None) -> list[Job]:
     if not root.is_dir():
         return []
     jobs = []
+    ray = RaySnapshot.ask() if _backend_or_local() == "ray" else None
     for path in root.iterdir():
         if path.name.startswith(".") or not path.is_dir():
             continue
         run = Run(path)
         if not (run.config_path.exists() or run.status_path.exists()):
             continue  # not a run, or a launch a moment before it records itself
-        job = Job.read(run)
+        job = Job.read(run, ray)
         if job.slimmed and not job.active:
             continue
         jobs.append(job)
@@ -418,7 +531,13 @@ def list_jobs(root: str | Path | None = None) -> list[Job]:
 
 def _estimate_queue(all_jobs: list[Job], limit: int) -> None:
     """Each queued job's place and when it should start: slots free as running jobs end (their
-    ETA), and each queued job, in order, takes the first free slot for its estimated time."""
+    ETA), and each queued job, in order, takes the first free slot for its estimated time. On Ray
+    the cluster decides when a job starts: the place is the order of submission, no start time."""
+    if any(job.ray_status for job in all_jobs if job.queued):
+        queued = sorted((job for job in all_jobs if job.queued), key=lambda job: job.queued_at)
+        for place, job in enumerate(queued, start=1):
+            job.place, job.starts_in = place, None
+        return
     slots = sorted(
         (job.eta_seconds() or job.estimated_seconds or 0.0) for job in all_jobs if job.active
     )[:limit]
@@ -480,6 +599,7 @@ def start(
     """Launch a new run, or queue it when `max_running` (default $CGAN_MAX_JOBS) jobs run or
     others wait already. Raises JobError when the request is invalid, the name is taken (even by
     a start at the same moment) or the session's own limit is reached; nothing is created then."""
+    jobs_backend()  # a wrong setting is the one line the user sees, before anything is made
     root = _root(root)
     problems = request.problems(root, devices)
     if problems:
@@ -513,11 +633,12 @@ def start(
 
 
 def _start_queued(root: Path, all_jobs: list[Job], max_running: int | None) -> list[str]:
-    """Launch queued jobs, oldest first, while slots are free (the caller holds the lock)."""
-    limit = max_running or max_jobs()
+    """Launch queued jobs, oldest first, while slots are free (the caller holds the lock). Ray
+    takes every one: the cluster queues what it cannot place yet."""
+    limit = len(all_jobs) if _on_ray() else (max_running or max_jobs())
     free = limit - sum(job.active for job in all_jobs)
     started = []
-    for job in sorted((j for j in all_jobs if j.queued), key=lambda j: j.queued_at):
+    for job in sorted((j for j in all_jobs if j.waits_for_slot), key=lambda j: j.queued_at):
         if free <= 0:
             break
         _launch(job.run, job.arguments, job.device or "cpu", append=False)
@@ -530,19 +651,27 @@ def start_queued(root: str | Path | None = None, max_running: int | None = None)
     """Start the queued jobs that have a free slot now; return their names. Called by the app
     whenever it looks at the jobs, and by ``python -m cgan.jobs poll``."""
     root = _root(root)
-    if not any(job.queued for job in list_jobs(root)):
+    if not any(job.waits_for_slot for job in list_jobs(root)):
         return []  # the common case: nothing waits, nothing to lock or write
     with _locked(root):
         return _start_queued(root, list_jobs(root), max_running)
 
 
 def cancel(name: str, root: str | Path | None = None) -> None:
-    """Take a queued job out of the queue (its run folder, which holds nothing yet, goes)."""
+    """Take a queued job out of the queue (its run folder, which holds nothing yet, goes). A job
+    waiting for a node of the Ray cluster is stopped there first."""
     root = _root(root)
     with _locked(root):
         job = get_job(name, root)
         if job is None or not job.queued:
             raise JobError(f"{name} is not queued.")
+        if job.submission_id:
+            from cgan import ray_jobs
+
+            job.run.request_stop()
+            ray_jobs.stop(job.submission_id)
+            if not job.run.is_unstarted():  # a node took it meanwhile: Ray's stop ends it there
+                raise JobError(f"{name} had just started; it stops after the epoch it is training.")
         shutil.rmtree(job.run.path, ignore_errors=True)
 
 
@@ -556,7 +685,8 @@ def resume(name: str, root: str | Path | None = None, max_running: int | None = 
         if job.state not in RESUMABLE or job.slimmed:
             what = "a shipped run" if job.slimmed else job.state
             raise JobError(f"{name} is {what}; only stopped or interrupted runs can be resumed.")
-        _check_capacity(root, max_running)
+        if not _on_ray():
+            _check_capacity(root, max_running)
         device = job.device or _trained_on(job.run)
         if job.run.exists():
             arguments = ["--resume", "--out", str(job.run.path), "--device", device]
@@ -582,8 +712,14 @@ def stop(name: str, root: str | Path | None = None) -> Job:
     """Ask a running job to stop after the epoch it is training is written (SIGTERM). Asked again
     while it is stopping, it stops at once; finished epochs are on disk either way."""
     job = get_job(name, root)
-    if job is None or not job.active:
+    if job is None or not (job.active or job.ray_status == "PENDING"):
         raise JobError(f"{name} is not running.")
+    if job.ray_status in ("PENDING", "RUNNING"):
+        from cgan import ray_jobs
+
+        job.run.request_stop()
+        ray_jobs.stop(job.submission_id)
+        return job.refresh()
     if job.pid is None or process_start_time(job.pid) != job.pid_started:
         raise JobError(f"{name} is starting; press Stop again in a moment.")
     if job.run.stop_requested() is None:

@@ -1,6 +1,8 @@
 """Training on a Ray cluster: a real local Ray head on loopback, a real trainer submitted as a Ray
-job through cgan.ray_jobs (the code the app calls with CGAN_JOBS_BACKEND=ray), its epochs arriving
-in the run directory, Stop (Ray's stop_job: SIGTERM, the epoch is written) and Resume.
+job through cgan.jobs with CGAN_JOBS_BACKEND=ray (the code path the app uses), its epochs arriving
+in the run directory, Stop (Ray's stop_job: SIGTERM, the epoch is written), Resume, a job waiting
+for a node (queued) and cancelled, and a failed entrypoint. Nothing is kept beside the runs: the
+run directory and Ray's own records are the whole truth.
 
 The head gets its own ports and temporary folder and is torn down at the end (never `ray stop`,
 which would end every Ray on the machine).
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from cgan import jobs
 from cgan.jobs import JobError, JobRequest
 from cgan.runs import Run
 
@@ -30,7 +33,6 @@ except ImportError:
     pytest.skip("Ray is not installed (pip install -r requirements-ray.txt)", allow_module_level=True)
 
 from browser_support import free_port  # noqa: E402
-from cgan import ray_jobs  # noqa: E402
 
 RAY = Path(sys.executable).parent / "ray"
 
@@ -42,8 +44,14 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.2, root: P
         if value:
             return value
         time.sleep(every)
-    jobs = [(job.name, job.state, job.ray_status, job.message) for job in ray_jobs.list_jobs(root)] if root else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} {jobs}")
+    seen = [(job.name, job.state, job.ray_status, job.message) for job in jobs.list_jobs(root)] if root else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} {seen}")
+
+
+def job_in(state: str, name: str, root: Path):
+    """The job once cgan.jobs says it is in `state` (for wait_until)."""
+    job = jobs.get_job(name, root)
+    return job if job is not None and job.state == state else None
 
 
 @pytest.fixture(scope="module")
@@ -88,72 +96,103 @@ def ray_head():
         log.close()
 
 
-def test_backend_setting(monkeypatch):
+@pytest.fixture
+def on_ray(ray_head, monkeypatch):
+    """The settings that make cgan.jobs (and so the app) train on the Ray head."""
+    monkeypatch.setenv("CGAN_JOBS_BACKEND", "ray")
+    monkeypatch.setenv("CGAN_RAY_ADDRESS", ray_head)
+    monkeypatch.setenv("CGAN_RAY_PYTHON", sys.executable)  # this venv stands for the nodes' Python
+    return ray_head
+
+
+def test_backend_setting(monkeypatch, tmp_path):
     monkeypatch.delenv("CGAN_JOBS_BACKEND", raising=False)
-    assert ray_jobs.jobs_backend() == "local"
+    assert jobs.jobs_backend() == "local"
     monkeypatch.setenv("CGAN_JOBS_BACKEND", "Ray")
-    assert ray_jobs.jobs_backend() == "ray"
+    assert jobs.jobs_backend() == "ray"
     monkeypatch.setenv("CGAN_JOBS_BACKEND", "slurm")
     with pytest.raises(JobError, match="CGAN_JOBS_BACKEND=slurm: must be one of local, ray"):
-        ray_jobs.jobs_backend()
+        jobs.jobs_backend()
+    with pytest.raises(JobError, match="CGAN_JOBS_BACKEND=slurm"):
+        jobs.start(JobRequest(name="nowhere", limit=600, epochs=3), root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_unreachable_cluster_is_one_line(tmp_path):
+def test_unreachable_cluster_is_one_line(tmp_path, monkeypatch):
     port = free_port()  # nothing listens there
-    with pytest.raises(JobError, match=f"Ray cluster at http://127.0.0.1:{port} does not answer"):
-        ray_jobs.start(JobRequest(name="nowhere", limit=600, epochs=3), root=tmp_path,
-                       address=f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("CGAN_JOBS_BACKEND", "ray")
+    monkeypatch.setenv("CGAN_RAY_ADDRESS", f"http://127.0.0.1:{port}")
+    with pytest.raises(JobError, match=f"^Ray cluster at http://127.0.0.1:{port} does not answer"):
+        jobs.start(JobRequest(name="nowhere", limit=600, epochs=3), root=tmp_path)
     assert not (tmp_path / "nowhere").exists()  # nothing left behind
 
+    # A run the cluster trained earlier still reads from its directory, and says why Ray is silent.
+    Run(tmp_path / "earlier").write_status("stopped", epochs_total=5)
+    [job] = jobs.list_jobs(tmp_path)
+    assert (job.name, job.state, job.ray_status) == ("earlier", "stopped", None)
+    assert job.message.startswith(f"Ray cluster at http://127.0.0.1:{port} does not answer")
 
-def test_train_stop_resume_on_ray(ray_head, tmp_path, monkeypatch):
-    monkeypatch.setenv("CGAN_RAY_PYTHON", sys.executable)  # this venv stands for the nodes' Python
+
+def test_train_stop_resume_on_ray(on_ray, tmp_path):
     request = JobRequest(name="on-ray", model="cgan", epochs=60, batch_size=100, limit=600, seed=3)
-    job = ray_jobs.start(request, root=tmp_path, address=ray_head)
-    assert job.state in ("queued", "running")
-    assert (tmp_path / ".ray-jobs" / "on-ray.json").is_file()
+    job = jobs.start(request, root=tmp_path, session="tab-1")
+    assert isinstance(job, jobs.Job)
+    assert job.state in ("queued", "running") and job.submission_id, (job.state, job.message)
+    assert not (tmp_path / ".ray-jobs").exists()  # the run directory is the only record
 
     # Its epochs arrive in the run directory, written by the trainer Ray started.
     run = Run(tmp_path / "on-ray")
     wait_until(lambda: len(run.history()) >= 2, 120, "two epochs in the run directory", root=tmp_path)
-    job = ray_jobs.get_job("on-ray", tmp_path)
-    assert job.state == "running" and job.ray_status == "RUNNING", (job.state, job.ray_status, job.message)
+    job = jobs.get_job("on-ray", tmp_path)
+    assert (job.state, job.ray_status) == ("running", "RUNNING"), (job.message, job.log_tail())
+    assert job.epochs_total == 60 and job.epochs_done >= 2 and job.session == "tab-1"
+    assert 0 < job.eta_seconds() < 600 and not job.resumable and not job.queued
     assert "[  1/60]" in job.log_tail(40)  # the trainer's output is in the run's train.log
 
     # Stop: Ray's SIGTERM; the trainer writes the epoch it is on and says it stopped.
-    ray_jobs.stop("on-ray", tmp_path)
-    job = wait_until(lambda: (j := ray_jobs.get_job("on-ray", tmp_path)).state == "stopped" and j,
-                     60, "the job to stop", root=tmp_path)
-    assert job.ray_status == "STOPPED"
+    assert jobs.stop("on-ray", tmp_path).state in ("stopping", "stopped")
+    job = wait_until(lambda: job_in("stopped", "on-ray", tmp_path), 60, "the job to stop", root=tmp_path)
+    assert job.ray_status == "STOPPED" and job.resumable and job.eta_seconds() is None
     assert run.status()["state"] == "stopped"
     done = len(run.history())
     assert 2 <= done < 60
     assert [r.epoch for r in run.history()] == list(range(1, done + 1))
     assert "SIGTERM: stopping after this epoch is written" in job.log_tail(40)
     with pytest.raises(JobError, match="on-ray is not running"):
-        ray_jobs.stop("on-ray", tmp_path)
+        jobs.stop("on-ray", tmp_path)
 
     # Resume: a new submission continues from the last complete epoch to the end.
     first_submission = job.submission_id
-    job = ray_jobs.resume("on-ray", tmp_path)
-    assert job.submission_id != first_submission
-    job = wait_until(lambda: (j := ray_jobs.get_job("on-ray", tmp_path)).state == "finished" and j,
-                     180, "the resumed job to finish", every=0.5, root=tmp_path)
-    assert job.ray_status == "SUCCEEDED"
+    jobs.resume("on-ray", tmp_path)
+    job = wait_until(lambda: job_in("finished", "on-ray", tmp_path), 180, "the resumed job to finish",
+                     every=0.5, root=tmp_path)
+    assert job.ray_status == "SUCCEEDED" and job.submission_id != first_submission
     history = run.history()
     assert [r.epoch for r in history] == list(range(1, 61))
     assert job.epochs_done == 60
     assert history[done].finished_at > history[done - 1].finished_at  # continued, not redone
-    assert [j.name for j in ray_jobs.list_jobs(tmp_path)] == ["on-ray"]
+    assert [(j.name, j.state) for j in jobs.list_jobs(tmp_path)] == [("on-ray", "finished")]
     with pytest.raises(JobError, match="on-ray is finished; only stopped or interrupted"):
-        ray_jobs.resume("on-ray", tmp_path)
+        jobs.resume("on-ray", tmp_path)
 
 
-def test_failed_entrypoint_says_why(ray_head, tmp_path, monkeypatch):
+def test_waiting_for_a_node_is_queued_and_can_be_cancelled(on_ray, tmp_path):
+    # The head has no GPU: a job that asks for one waits (Ray's PENDING) and shows as queued.
+    jobs.start(JobRequest(name="wants-gpu", epochs=3, limit=600, device="cuda"), root=tmp_path)
+    job = wait_until(lambda: job_in("queued", "wants-gpu", tmp_path), 30, "the job to wait", root=tmp_path)
+    assert job.ray_status == "PENDING" and job.submission_id
+    [listed] = jobs.list_jobs(tmp_path)
+    assert (listed.name, listed.queued, listed.place, listed.starts_in) == ("wants-gpu", True, 1, None)
+    assert jobs.start_queued(tmp_path) == []  # Ray holds it: nothing for this machine to launch
+    jobs.cancel("wants-gpu", tmp_path)
+    assert not (tmp_path / "wants-gpu").exists()
+    assert jobs.list_jobs(tmp_path) == []
+
+
+def test_failed_entrypoint_says_why(on_ray, tmp_path, monkeypatch):
     monkeypatch.setenv("CGAN_RAY_PYTHON", "/nonexistent/python")
-    job = ray_jobs.start(JobRequest(name="no-python", epochs=3, limit=600), root=tmp_path, address=ray_head)
-    job = wait_until(lambda: (j := ray_jobs.get_job("no-python", tmp_path)).state == "failed" and j,
-                     60, "the job to fail", root=tmp_path)
+    jobs.start(JobRequest(name="no-python", epochs=3, limit=600), root=tmp_path)
+    job = wait_until(lambda: job_in("failed", "no-python", tmp_path), 60, "the job to fail", root=tmp_path)
     assert job.ray_status == "FAILED"
     assert "/nonexistent/python" in job.log_tail(5)  # the shell's error, in the run's log
-    assert job.message
+    assert job.message and not job.resumable
