@@ -721,6 +721,8 @@ def stop(name: str, root: str | Path | None = None) -> Job:
         ray_jobs.stop(job.submission_id)
         return job.refresh()
     if job.pid is None or process_start_time(job.pid) != job.pid_started:
+        if _on_ray() and job.message:  # a trainer on another node, and Ray does not answer
+            raise JobError(f"{name} cannot be stopped now: {job.message}")
         raise JobError(f"{name} is starting; press Stop again in a moment.")
     if job.run.stop_requested() is None:
         job.run.request_stop()

@@ -332,3 +332,20 @@ def test_starts_beyond_the_limit_queue_in_order_and_start_as_slots_free(root, mo
     assert jobs.start_queued(root) == ["third"]
     wait_for(lambda: jobs.get_job("third", root).state == "finished", what="third to finish")
     assert assert_epochs_complete(Run(root / "third")) == [1, 2]
+
+
+def test_the_local_backend_never_imports_ray(tmp_path):
+    """Ray is an optional, heavy install: the default backend lists, starts and stops without it."""
+    script = (
+        "import sys; from cgan import jobs\n"
+        f"root = {str(tmp_path)!r}\n"
+        "jobs.start(jobs.JobRequest(name='a', epochs=1, limit=500, batch_size=50), root=root)\n"
+        "jobs.list_jobs(root); jobs.start_queued(root)\n"
+        "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CGAN_JOBS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+    settled("a", tmp_path)
