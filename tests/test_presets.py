@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from cgan.presets import PRESETS, preset
+from cgan.presets import PRESETS, RECIPE, choices, preset
 from cgan.runs import Run
 from cgan.train import train
 
 
 def test_every_preset_is_a_valid_short_run_with_one_sentence():
     assert set(PRESETS) >= {"discriminator-wins", "learning-rate-too-high"}
-    for item in PRESETS.values():
+    assert choices() == [RECIPE, *PRESETS.values()]  # the Train page's order: the healthy game first
+    assert preset("report-recipe").config().lr == 1e-3 and RECIPE.config().beta1 == 0.5
+    for item in choices():
         config = item.config()
         assert config.problems() == {}, item.name
         assert config.limit == 10_000 and config.epochs <= 8, "short enough for a lecture"
