@@ -422,8 +422,11 @@ class Job:
         else:
             if self.state in ACTIVE:
                 self.state = "interrupted"  # Ray says it ended: a stale status.json is no trainer
-            if self.state == "interrupted" and submission.status == "FAILED":
-                self.state = "failed"  # it never began (no Python, no code): Ray says why
+            began = status.get("state") not in ("starting", "queued", None)
+            if self.state == "interrupted" and submission.status == "FAILED" and not began:
+                # It never began (no Python, no code on the node): Ray says why. A trainer that
+                # began and was killed stays interrupted, resumable, as it would be here.
+                self.state = "failed"
                 self.message = self.run.failure_line() or submission.message[:200]
             if self.state == "interrupted" and stop_asked:
                 self.state = "stopped"  # killed by Stop before it could write its status

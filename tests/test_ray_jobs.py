@@ -161,8 +161,16 @@ def test_train_stop_resume_on_ray(on_ray, tmp_path):
     with pytest.raises(JobError, match="on-ray is not running"):
         jobs.stop("on-ray", tmp_path)
 
-    # Resume: a new submission continues from the last complete epoch to the end.
+    # Resume: a new submission continues from the last complete epoch.
     first_submission = job.submission_id
+    jobs.resume("on-ray", tmp_path)
+    wait_until(lambda: len(run.history()) > done, 120, "the resumed trainer's first epoch", root=tmp_path)
+
+    # A trainer killed on its node (kill -9: Ray says FAILED) is interrupted and resumable, as a
+    # local one is; it did begin, so it is no failed start.
+    os.kill(int(run.status()["pid"]), signal.SIGKILL)
+    job = wait_until(lambda: job_in("interrupted", "on-ray", tmp_path), 60, "the kill to show", root=tmp_path)
+    assert job.ray_status == "FAILED" and job.resumable
     jobs.resume("on-ray", tmp_path)
     job = wait_until(lambda: job_in("finished", "on-ray", tmp_path), 180, "the resumed job to finish",
                      every=0.5, root=tmp_path)
