@@ -172,3 +172,32 @@ def test_weight_averaging_is_saved_and_resumes_bit_for_bit(tmp_path):
     assert (averaged["out.weight"] - before).norm() < (raw["out.weight"] - before).norm()
     assert TrainConfig.for_model("cgan").ema == 0.0  # off by default: the report's recipe
     assert list(TrainConfig(ema=1.0).problems()) == ["ema"]
+
+
+def test_the_discriminator_can_step_at_a_multiple_of_the_learning_rate():
+    configure_torch()
+    mnist = load_mnist()
+    images, labels = to_unit_range(mnist.train_images[:300]), torch.as_tensor(mnist.train_labels[:300])
+
+    def trained(**overrides) -> Trainer:
+        config = TrainConfig.for_model("cgan", limit=300, batch_size=100, seed=5, **overrides)
+        trainer = Trainer(config, images, labels, torch.device("cpu"), tune_threads=False)
+        trainer.train_epoch()
+        return trainer
+
+    report, same, slow_d = trained(), trained(d_lr_scale=1.0), trained(d_lr_scale=0.1)
+    assert [g["lr"] for g in slow_d.opt_d.param_groups] == [1e-4]
+    assert [g["lr"] for g in slow_d.opt_g.param_groups] == [1e-3]
+    for name in ("generator", "discriminator"):  # x 1.0 is the report's recipe, bit for bit
+        a, b = getattr(report, name).state_dict(), getattr(same, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    d_report, d_slow = report.discriminator.state_dict(), slow_d.discriminator.state_dict()
+    assert not torch.equal(d_report["out.weight"], d_slow["out.weight"])
+    assert TrainConfig.for_model("cgan").d_lr_scale == 1.0
+    assert TrainConfig.from_json({"model": "cgan"}).d_lr_scale == 1.0  # runs from before the option
+    assert list(TrainConfig(d_lr_scale=0.0).problems()) == ["d_lr_scale"]
+    result = subprocess.run(
+        [sys.executable, "-m", "cgan.train", "--d-lr-scale", "-1", "--out", "/nonexistent/x"],
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2 and "--d-lr-scale" in result.stderr and "Traceback" not in result.stderr
