@@ -69,6 +69,7 @@ FIELD_LABELS = {
     "model": "Model", "epochs": "Epochs", "batch_size": "Batch size", "lr": "Learning rate",
     "beta1": "Adam beta1", "beta2": "Adam beta2", "seed": "Seed", "width": "Width",
     "limit": "Training images", "keep": "Weights kept", "metrics_every": "Quality every",
+    "ema": "Weight average",
 }
 
 
@@ -171,11 +172,15 @@ class JobRequest:
     width: float = 1.0
     limit: int | None = None
     metrics_every: int = 0
+    beta1: float | None = None  # None: the model's own (the report's 0.5)
+    ema: float = 0.0  # decay of the generator's weight average (0: none)
 
     def config(self) -> TrainConfig:
+        given = {} if self.beta1 is None else {"beta1": self.beta1}
         return TrainConfig(
             model=self.model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
             seed=self.seed, width=self.width, limit=self.limit, metrics_every=self.metrics_every,
+            ema=self.ema, **given,
         )
 
     def problems(self, root: str | Path | None = None, devices: list[str] | None = None) -> dict[str, str]:
@@ -210,6 +215,10 @@ class JobRequest:
             args += ["--limit", str(self.limit)]
         if self.metrics_every:
             args += ["--metrics-every", str(self.metrics_every)]
+        if self.beta1 is not None:
+            args += ["--beta1", repr(float(self.beta1))]
+        if self.ema:
+            args += ["--ema", repr(float(self.ema))]
         return args + ["--out", str(path)]
 
 

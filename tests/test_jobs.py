@@ -349,3 +349,14 @@ def test_the_local_backend_never_imports_ray(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
     settled("a", tmp_path)
+
+
+def test_adam_beta1_and_the_weight_average_reach_the_trainer(tmp_path):
+    wrong = jobs.JobRequest(name="b", beta1=1.0, ema=1.5).problems(tmp_path, ["cpu"])
+    assert wrong["beta1"].startswith("Adam beta1: must be a number from 0 up to")
+    assert wrong["ema"].startswith("Weight average: must be a number from 0 (off)")
+    jobs.start(quick("b", beta1=0.3, ema=0.99), root=tmp_path)
+    job = settled("b", tmp_path)
+    assert job.state == "finished", job.message
+    config = job.run.config()
+    assert (config["beta1"], config["ema"]) == (0.3, 0.99)
