@@ -39,8 +39,8 @@ RECIPE = Preset(
     title="The report's recipe",
     description=(
         "The report's own settings (learning rate 0.001, beta1 0.5, batch 150) over the same short "
-        "run: the healthy game, where D's loss stays near 1 and G's near 1.5, to compare with the "
-        "failures below."
+        "run: the healthy game, where D's loss stays between 0.5 and 1.2 and G's between 1.4 and "
+        "2.1, to compare with the failures below."
     ),
     overrides=dict(SHORT_RUN),
     measured="seed 0: D loss 0.53-1.22, G loss 1.37-2.14 every epoch",
