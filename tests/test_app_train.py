@@ -110,6 +110,7 @@ BAD_INPUTS = [
     (dict(lr=0.0), "Learning rate", "Learning rate: must be a number more than 0"),
     (dict(lr=2.0), "Learning rate", "Learning rate: must be a number more than 0"),
     (dict(seed=-3), "Seed", "Seed: must be a whole number from 0 to"),
+    (dict(beta1=1.0), "Adam beta1", "Adam beta1: must be a number from 0 up to (not including) 1"),
     (dict(model="cdcgan", width=0.0), "Width", "Width: must be a number more than 0"),
     (dict(model="cdcgan", width=9.0), "Width", "Width: must be a number more than 0"),
 ]

@@ -20,7 +20,9 @@ from app import common
 from cgan import jobs
 from cgan.limits import TRAIN_IMAGES
 from cgan.models import get_model
+from cgan.presets import choices, preset
 from cgan.runs import RunError, checkpoints_root
+from cgan.symptoms import diagnose
 
 REFRESH_SECONDS = 2.0
 MODEL_KEY = "train_model"
@@ -32,6 +34,7 @@ STARTED_KEY = "train_started"  # the run this session started last: its banner a
 FOLLOW_KEY = "train_follow"  # a started run every page should show once it has its configuration
 LAST_PRESS_KEY = "train_last_press"  # (time, settings) of the last Start that started a job
 DIALOG_DONE_KEY = "train_dialog_done"  # a button of the delete dialog was pressed
+PRESET_KEY = "train_preset"  # the recipe last picked to fill the form
 REPEAT_SECONDS = 4.0  # a second press with the same settings this soon is the same press
 MODEL_LABELS = {"cgan": "CGAN (the report's MLP)", "cdcgan": "cDCGAN (convolutional)"}
 STATE_BADGES = {
@@ -46,6 +49,7 @@ STATE_BADGES = {
 # A short run that shows rough digits within a minute or two on a laptop's CPU.
 QUICK_EPOCHS = 10
 QUICK_IMAGES = 10_000
+EMA_DECAY = 0.999  # the weight average the form's checkbox asks for
 
 
 
@@ -114,6 +118,8 @@ def request_from_form() -> tuple[jobs.JobRequest | None, dict[str, str]]:
                (("epochs", "Epochs"), ("batch_size", "Batch size"), ("seed", "Seed")) if value(name) is None}
     if missing:
         return None, missing
+    if value("beta1") is None:
+        return None, {"beta1": "Adam beta1: a number is needed (the report: 0.5)."}
     limit = None if value("limit") is None else int(value("limit"))
     width = 1.0 if value("width") is None else float(value("width"))
     request = jobs.JobRequest(
@@ -126,6 +132,8 @@ def request_from_form() -> tuple[jobs.JobRequest | None, dict[str, str]]:
         device=state.get(DEVICE_KEY) or "cpu",
         width=width,
         limit=limit,
+        beta1=float(value("beta1")),
+        ema=EMA_DECAY if value("ema") else 0.0,
     )
     # A run started here measures its quality as it trains, as often as costs at most a fifth
     # of its training time.
@@ -174,41 +182,78 @@ def field_error(name: str) -> None:
         st.error(message, icon=":material/error:")
 
 
+def form_defaults(model: str) -> dict:
+    """The form's first values for `model`: the report's numerics over a quick run."""
+    defaults = get_model(model).defaults
+    return dict(epochs=QUICK_EPOCHS, lr=f"{defaults.lr:g}", limit=QUICK_IMAGES, seed=0,
+                batch_size=defaults.batch_size, beta1=defaults.beta1, ema=False)
+
+
+def apply_preset() -> None:
+    """Picking a recipe fills the form with its settings (the seed and run name stay)."""
+    name = st.session_state.get(PRESET_KEY)
+    if not name:
+        return
+    config = preset(name).config()
+    st.session_state[MODEL_KEY] = config.model
+    values = dict(epochs=config.epochs, lr=f"{config.lr:g}", limit=config.limit,
+                  batch_size=config.batch_size, beta1=config.beta1, ema=config.ema > 0)
+    for field, value in values.items():
+        st.session_state[field_key(config.model, field)] = value
+    st.session_state.pop(ERRORS_KEY, None)
+
+
+def preset_picker() -> None:
+    options = {item.name: item for item in choices()}
+    st.radio(
+        "Start from a recipe", list(options), key=PRESET_KEY, index=None,
+        format_func=lambda name: options[name].title,
+        captions=[item.description for item in options.values()],
+        on_change=apply_preset,
+        help="Fills the form below with the recipe's settings (the CGAN, "
+             f"{QUICK_IMAGES:,} images, a few epochs); change any field before you start.",
+    )
+
+
 def start_form(devices: list[str]) -> None:
     if NAME_KEY not in st.session_state:
         st.session_state[NAME_KEY] = suggest_name()
     if st.session_state.get(DEVICE_KEY) not in devices:
         st.session_state[DEVICE_KEY] = "cuda" if "cuda" in devices else devices[0]
+    preset_picker()
     model = st.radio(
         "Model", list(MODEL_LABELS), key=MODEL_KEY, horizontal=True,
         format_func=MODEL_LABELS.get,
     )
     defaults = get_model(model).defaults
+    # First values through the session state, not value=: a recipe can then fill the fields
+    # without Streamlit's warning about a widget given both.
+    for name, value in form_defaults(model).items():
+        st.session_state.setdefault(field_key(model, name), value)
     with st.form("train_form", enter_to_submit=False):
         left, middle, right = st.columns(3)
         with left:
-            st.number_input("Epochs", value=QUICK_EPOCHS, step=1, key=field_key(model, "epochs"),
+            st.number_input("Epochs", step=1, key=field_key(model, "epochs"),
                             help=f"The report trains {defaults.epochs}; a few are enough to see digits form.")
             field_error("epochs")
             # Text, not a number box: a browser's number box blanks a value like 1e400 and the
             # old value would be used without a word; here it is refused beside the field.
-            st.text_input("Learning rate", value=f"{defaults.lr:g}", key=field_key(model, "lr"),
+            st.text_input("Learning rate", key=field_key(model, "lr"),
                           help=f"Adam's step size (the report: {defaults.lr:g}).")
             field_error("lr")
+            st.number_input("Adam beta1", step=0.05, format="%g", key=field_key(model, "beta1"),
+                            help=f"The momentum of Adam's steps (the report: {defaults.beta1:g}).")
+            field_error("beta1")
         with middle:
-            limit_key = field_key(model, "limit")
-            if limit_key not in st.session_state:
-                st.session_state[limit_key] = QUICK_IMAGES  # not value=: that could not be emptied
             st.number_input("Training images", value=None, step=1000, placeholder=f"all {TRAIN_IMAGES:,}",
-                            key=limit_key,
+                            key=field_key(model, "limit"),
                             help=f"Train on the first N MNIST images only; empty for all {TRAIN_IMAGES:,}.")
             field_error("limit")
-            st.number_input("Seed", value=0, step=1, key=field_key(model, "seed"),
+            st.number_input("Seed", step=1, key=field_key(model, "seed"),
                             help="Decides the initial weights, the noise and the fixed grid.")
             field_error("seed")
         with right:
-            st.number_input("Batch size", value=defaults.batch_size, step=1,
-                            key=field_key(model, "batch_size"),
+            st.number_input("Batch size", step=1, key=field_key(model, "batch_size"),
                             help=f"The report uses {defaults.batch_size}.")
             field_error("batch_size")
             if model == "cdcgan":
@@ -222,6 +267,11 @@ def start_form(devices: list[str]) -> None:
         st.text_input("Run name", key=NAME_KEY, max_chars=64,
                       help=f"The run's folder under {checkpoints_root()}.")
         field_error("name")
+        st.checkbox(f"Also keep an average of the generator's weights (EMA {EMA_DECAY:g})",
+                    key=field_key(model, "ema"),
+                    help="Saved beside the raw weights at every kept epoch; an average of many "
+                         "steps often draws cleaner digits. Off in the report's recipe.")
+        field_error("ema")
         st.caption(quality_caption(model))
         st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                               key="train_start", on_click=start_from_form)
@@ -322,8 +372,11 @@ def describe(job: jobs.Job) -> str:
             f"{int(images):,} images" if images else f"all {TRAIN_IMAGES:,} images",
             f"batch {config.get('batch_size', '?')}",
             f"lr {float(config.get('lr', 'nan')):g}",
+            f"beta1 {float(config.get('beta1', 0.5)):g}",
             f"seed {config.get('seed', '?')}",
         ]
+        if float(config.get("ema") or 0):
+            parts.append(f"weight average {float(config['ema']):g}")
         if config.get("model") == "cdcgan":
             parts.insert(1, f"width {float(config.get('width', 1.0)):g}")
         every = quality_every(job)
@@ -397,8 +450,23 @@ def show_job(job: jobs.Job) -> None:
                 f"{last.epoch_seconds:.1f} s of training"
             )
             st.plotly_chart(loss_chart(job), key=f"train_losses_{job.name}", width="stretch")
+            symptom_notes(job)
         with st.expander("Trainer output (last lines)"):
             st.code(readable_log(job.log_tail(30)) or "(nothing yet)", language=None)
+
+
+def symptom_notes(job: jobs.Job) -> None:
+    """What the numbers show (cgan.symptoms, as on the Loss curves page): a warning while the
+    run trains, a note once it is done."""
+    found = diagnose(job.history)
+    for symptom in found:
+        if job.active:
+            st.warning(f"**Epoch {symptom.epoch}:** {symptom.sentence}", icon=":material/warning:")
+        else:
+            st.info(f"**Note:** {symptom.sentence}", icon=":material/info:")
+    if not found and job.active:
+        st.caption(f"Health check at epoch {job.history[-1].epoch}: no sign of a failing game "
+                   "(discriminator winning, mode collapse, learning rate too high).")
 
 
 def show_actions(job: jobs.Job) -> None:
