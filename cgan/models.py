@@ -28,7 +28,7 @@ class TrainDefaults:
     beta2: float = 0.999
 
 
-MODELS: dict[str, type["ModelFamily"]] = {}
+MODELS: dict[str, type[ModelFamily]] = {}
 
 
 def register(cls):

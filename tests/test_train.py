@@ -83,7 +83,7 @@ def state_equal(a, b) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(state_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(state_equal(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(state_equal(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -123,7 +123,8 @@ def test_resume_is_bit_for_bit_and_logs_the_reports_lines(tmp_path):
     resumed = make_run(tmp_path / "split", epochs=2, **settings)
     threads = str(torch.get_num_threads())
     rest = subprocess.run(
-        [sys.executable, "-m", "cgan.train", "--out", str(resumed.path), "--resume", "--epochs", "4", "--device", "cpu"],
+        [sys.executable, "-m", "cgan.train", "--out", str(resumed.path), "--resume", "--epochs", "4",
+         "--device", "cpu"],
         capture_output=True, text=True, timeout=180, cwd=tmp_path,
         env={**cli_env(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads},
     )
@@ -147,7 +148,7 @@ def test_resume_is_bit_for_bit_and_logs_the_reports_lines(tmp_path):
     epoch_lines = [line for line in lines if line.startswith("[")]
     assert [line[:7] for line in epoch_lines] == ["[  3/4]", "[  4/4]"]
     history = resumed.history()[2:]
-    for line, record in zip(epoch_lines, history):
+    for line, record in zip(epoch_lines, history, strict=True):
         match = EPOCH_LINE.match(line)
         assert match, line
         assert int(match.group(1)) == record.epoch and match.group(2) == "4"
