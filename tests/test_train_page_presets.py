@@ -117,6 +117,7 @@ def test_the_recipes_in_a_browser_at_projector_size(tmp_path, output_dir):
         wait_for_app(page)
         page.get_by_role("link", name="Train", exact=True).click()
         wait_for_app(page)
+        page.get_by_text("Start from a recipe").click()  # folded until asked for
         for item in choices():  # each offered with its sentence
             page.get_by_text(item.description).wait_for()
         page.get_by_text(preset("discriminator-wins").title, exact=True).click()
@@ -127,6 +128,9 @@ def test_the_recipes_in_a_browser_at_projector_size(tmp_path, output_dir):
         expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("8")
         weight_average = page.get_by_role("checkbox", name="Also keep an average of the generator's weights")
         expect(weight_average).not_to_be_checked()
+        expect(page.get_by_text(preset("discriminator-wins").description)).to_be_visible()  # still open
         page.get_by_text("Start from a recipe").scroll_into_view_if_needed()
         page.screenshot(path=output_dir / "train-presets-720p.png")
+        page.get_by_role("button", name="Start training").scroll_into_view_if_needed()
+        page.screenshot(path=output_dir / "train-presets-form-720p.png")  # the form it filled
         assert page.get_by_test_id("stException").count() == 0

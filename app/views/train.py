@@ -205,14 +205,17 @@ def apply_preset() -> None:
 
 def preset_picker() -> None:
     options = {item.name: item for item in choices()}
-    st.radio(
-        "Start from a recipe", list(options), key=PRESET_KEY, index=None,
-        format_func=lambda name: options[name].title,
-        captions=[item.description for item in options.values()],
-        on_change=apply_preset,
-        help="Fills the form below with the recipe's settings (the CGAN, "
-             f"{QUICK_IMAGES:,} images, a few epochs); change any field before you start.",
-    )
+    # Folded until asked for: the form and its Start button stay on a projector's first screen.
+    with st.expander("Start from a recipe: the report's, or a failure on purpose",
+                     icon=":material/science:"):
+        st.radio(
+            "Recipe", list(options), key=PRESET_KEY, index=None,
+            format_func=lambda name: options[name].title,
+            captions=[item.description for item in options.values()],
+            on_change=apply_preset,
+            help="Fills the form below with the recipe's settings (the CGAN, "
+                 f"{QUICK_IMAGES:,} images, a few epochs); change any field before you start.",
+        )
 
 
 def start_form(devices: list[str]) -> None:
@@ -220,58 +223,68 @@ def start_form(devices: list[str]) -> None:
         st.session_state[NAME_KEY] = suggest_name()
     if st.session_state.get(DEVICE_KEY) not in devices:
         st.session_state[DEVICE_KEY] = "cuda" if "cuda" in devices else devices[0]
-    preset_picker()
-    model = st.radio(
-        "Model", list(MODEL_LABELS), key=MODEL_KEY, horizontal=True,
-        format_func=MODEL_LABELS.get,
-    )
+    models, recipes = st.columns([1, 2])  # one row: the form stays high on the screen
+    with models:
+        model = st.radio("Model", list(MODEL_LABELS), key=MODEL_KEY, format_func=MODEL_LABELS.get)
+    with recipes:
+        preset_picker()
     defaults = get_model(model).defaults
     # First values through the session state, not value=: a recipe can then fill the fields
     # without Streamlit's warning about a widget given both.
     for name, value in form_defaults(model).items():
         st.session_state.setdefault(field_key(model, name), value)
     with st.form("train_form", enter_to_submit=False):
-        left, middle, right = st.columns(3)
-        with left:
+        # Four to a row: every label on one line and the Start button on a projector's first
+        # screen (the banner at the top then shows a started run without scrolling).
+        first, second = st.columns(4), st.columns(4)
+        with first[0]:
             st.number_input("Epochs", step=1, key=field_key(model, "epochs"),
                             help=f"The report trains {defaults.epochs}; a few are enough to see digits form.")
             field_error("epochs")
+        with first[1]:
             # Text, not a number box: a browser's number box blanks a value like 1e400 and the
             # old value would be used without a word; here it is refused beside the field.
             st.text_input("Learning rate", key=field_key(model, "lr"),
                           help=f"Adam's step size (the report: {defaults.lr:g}).")
             field_error("lr")
+        with first[2]:
             st.number_input("Adam beta1", step=0.05, format="%g", key=field_key(model, "beta1"),
                             help=f"The momentum of Adam's steps (the report: {defaults.beta1:g}).")
             field_error("beta1")
-        with middle:
+        with first[3]:
             st.number_input("Training images", value=None, step=1000, placeholder=f"all {TRAIN_IMAGES:,}",
                             key=field_key(model, "limit"),
                             help=f"Train on the first N MNIST images only; empty for all {TRAIN_IMAGES:,}.")
             field_error("limit")
+        with second[0]:
             st.number_input("Seed", step=1, key=field_key(model, "seed"),
                             help="Decides the initial weights, the noise and the fixed grid.")
             field_error("seed")
-        with right:
+        with second[1]:
             st.number_input("Batch size", step=1, key=field_key(model, "batch_size"),
                             help=f"The report uses {defaults.batch_size}.")
             field_error("batch_size")
-            if model == "cdcgan":
+        with second[2]:
+            st.selectbox("Device", devices, key=DEVICE_KEY)
+            field_error("device")
+        if model == "cdcgan":
+            with second[3]:
                 st.number_input("Width", value=1.0, step=0.125, format="%g",
                                 key=field_key(model, "width"),
                                 help="Scales the channels: 1 = the report's 256/128; 0.25 trains "
                                      "much faster.")
                 field_error("width")
-            st.selectbox("Device", devices, key=DEVICE_KEY)
-            field_error("device")
-        st.text_input("Run name", key=NAME_KEY, max_chars=64,
-                      help=f"The run's folder under {checkpoints_root()}.")
-        field_error("name")
-        st.checkbox(f"Also keep an average of the generator's weights (EMA {EMA_DECAY:g})",
-                    key=field_key(model, "ema"),
-                    help="Saved beside the raw weights at every kept epoch; an average of many "
-                         "steps often draws cleaner digits. Off in the report's recipe.")
-        field_error("ema")
+        name, average = st.columns(2, vertical_alignment="bottom")
+        with name:
+            st.text_input("Run name", key=NAME_KEY, max_chars=64,
+                          help=f"The run's folder under {checkpoints_root()}.")
+            field_error("name")
+        with average:
+            st.checkbox(f"Also keep an average of the generator's weights (EMA {EMA_DECAY:g})",
+                        key=field_key(model, "ema"),
+                        help="Saved beside the raw weights at every kept epoch; an average of many "
+                             "steps often draws cleaner digits. Off in the report's recipe.")
+            field_error("ema")
         st.caption(quality_caption(model))
         st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                               key="train_start", on_click=start_from_form)
