@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.loaders import nearest
 from cgan.limits import MAX_SEED
+from cgan.symptoms import diagnose
 
 REPORT_EPOCHS = (20, 50, 75, 200)  # the epochs the report's Figure 4 shows
 PRESENT_KEY = "present"  # session state and URL parameter (?present=1) of presentation mode
@@ -147,3 +148,18 @@ def explain(text: str) -> None:
     """A short explanation a student can read from the back of the hall."""
     with st.container(border=True):
         st.markdown(text)
+
+
+def symptom_notes(records, training: bool, run_name: str) -> None:
+    """Name what a run's numbers show (cgan.symptoms), in a student's words: a warning per
+    symptom while the run trains, a note once it is done; while it trains and looks healthy,
+    one line that says the check was made."""
+    found = diagnose(records)
+    for symptom in found:
+        if training:
+            st.warning(f"**Epoch {symptom.epoch}:** {symptom.sentence}", icon=":material/warning:")
+        else:
+            st.info(f"**Note on {run_name}:** {symptom.sentence}", icon=":material/info:")
+    if not found and training and records:
+        st.caption(f"Health check at epoch {records[-1].epoch}: no sign of a failing game "
+                   "(discriminator winning, mode collapse, learning rate too high).")

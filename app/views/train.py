@@ -17,12 +17,12 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from app import common
+from app.widgets import symptom_notes
 from cgan import jobs
 from cgan.limits import TRAIN_IMAGES
 from cgan.models import get_model
 from cgan.presets import choices, preset
 from cgan.runs import RunError, checkpoints_root
-from cgan.symptoms import diagnose
 
 REFRESH_SECONDS = 2.0
 MODEL_KEY = "train_model"
@@ -463,23 +463,10 @@ def show_job(job: jobs.Job) -> None:
                 f"{last.epoch_seconds:.1f} s of training"
             )
             st.plotly_chart(loss_chart(job), key=f"train_losses_{job.name}", width="stretch")
-            symptom_notes(job)
+            # The Loss curves page's words: a warning while it trains, a note once it is done.
+            symptom_notes(job.history, training=job.active, run_name=job.name)
         with st.expander("Trainer output (last lines)"):
             st.code(readable_log(job.log_tail(30)) or "(nothing yet)", language=None)
-
-
-def symptom_notes(job: jobs.Job) -> None:
-    """What the numbers show (cgan.symptoms, as on the Loss curves page): a warning while the
-    run trains, a note once it is done."""
-    found = diagnose(job.history)
-    for symptom in found:
-        if job.active:
-            st.warning(f"**Epoch {symptom.epoch}:** {symptom.sentence}", icon=":material/warning:")
-        else:
-            st.info(f"**Note:** {symptom.sentence}", icon=":material/info:")
-    if not found and job.active:
-        st.caption(f"Health check at epoch {job.history[-1].epoch}: no sign of a failing game "
-                   "(discriminator winning, mode collapse, learning rate too high).")
 
 
 def show_actions(job: jobs.Job) -> None:
