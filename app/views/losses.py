@@ -9,8 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import common, plots
-from cgan.symptoms import diagnose
+from app import common, plots, widgets
 
 D_REFERENCE = math.log(4)  # D's loss when it outputs 1/2 for every image: it cannot tell
 G_REFERENCE = math.log(2)  # G's loss at that point
@@ -92,19 +91,10 @@ def metric_figure(curves: dict, key: str, title: str, y_title: str, scale: float
     return plots.style(figure, title, x_title="Epoch", y_title=y_title, height=360)
 
 
-def symptom_notes(run, records) -> None:
-    """Name what the numbers show: a warning while the run trains, a note once it is done."""
-    found = diagnose(records)
-    training = common.training_state(run) == "running"
+def show_symptoms(run, records) -> None:
+    """What the run's numbers show, in the same words as the Train page's job view."""
     with st.container(key="losses_symptoms"):
-        for symptom in found:
-            if training:
-                st.warning(f"**Epoch {symptom.epoch}:** {symptom.sentence}", icon=":material/warning:")
-            else:
-                st.info(f"**Note on {run.name}:** {symptom.sentence}", icon=":material/info:")
-        if not found and training:
-            st.caption(f"Health check at epoch {records[-1].epoch}: no sign of a failing game "
-                       "(discriminator winning, mode collapse, learning rate too high).")
+        widgets.symptom_notes(records, training=common.training_state(run) == "running", run_name=run.name)
 
 
 with common.page_errors():
@@ -130,7 +120,7 @@ with common.page_errors():
             else:
                 st.info(f"Run {name} has no finished epoch yet.")
         if run.name in curves:
-            symptom_notes(run, curves[run.name])
+            show_symptoms(run, curves[run.name])
         if curves:
             accuracy = metric_figure(curves, "accuracy", "Classifier accuracy", "Accuracy (%)", scale=100)
             frechet = metric_figure(curves, "frechet", "Fréchet distance to real", "Distance ↓")

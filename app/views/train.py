@@ -14,7 +14,6 @@ import uuid
 
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from app import common
 from app.widgets import symptom_notes
@@ -31,7 +30,6 @@ DEVICE_KEY = "train_device"
 ERRORS_KEY = "train_errors"  # {field: message} from the last press of Start
 TOAST_KEY = "train_toast"  # (text, icon) to show once as a toast on the next run
 STARTED_KEY = "train_started"  # the run this session started last: its banner at the top
-FOLLOW_KEY = "train_follow"  # a started run every page should show once it has its configuration
 LAST_PRESS_KEY = "train_last_press"  # (time, settings) of the last Start that started a job
 DIALOG_DONE_KEY = "train_dialog_done"  # a button of the delete dialog was pressed
 PRESET_KEY = "train_preset"  # the recipe last picked to fill the form
@@ -164,7 +162,7 @@ def start_from_form() -> None:
         else:
             st.session_state[LAST_PRESS_KEY] = (time.time(), dataclasses.replace(request, name=""))
             st.session_state[STARTED_KEY] = job.name
-            st.session_state[FOLLOW_KEY] = job.name
+            st.session_state[common.RUN_KEY] = job.name  # every page follows it from now on
             st.session_state[NAME_KEY] = suggest_name()
     st.session_state[ERRORS_KEY] = problems
 
@@ -502,20 +500,6 @@ def what_pages_see(all_jobs: list[jobs.Job]) -> tuple[bool, tuple[str, ...]]:
     return busy, tuple(job.name for job in all_jobs if job.run.exists())
 
 
-def follow_started_run(all_jobs: list[jobs.Job]) -> None:
-    """Once the run this session started has its configuration (the sidebar can list it), show
-    it on every page until the lecturer picks another."""
-    name = st.session_state.get(FOLLOW_KEY)
-    if not name or not any(job.name == name and job.run.exists() for job in all_jobs):
-        return
-    try:
-        st.session_state[common.RUN_KEY] = name
-    except StreamlitAPIException:
-        return  # the sidebar's picker is drawn in this run: the next refresh sets it
-    st.session_state.pop(FOLLOW_KEY, None)
-    st.rerun(scope="app")
-
-
 def quality_every(job: jobs.Job) -> int:
     try:
         return int(job.run.config().get("metrics_every") or 0)
@@ -548,7 +532,6 @@ def jobs_list(seen: tuple[bool, tuple[str, ...]]) -> None:
     if jobs.start_queued():  # a slot freed: the next queued job starts now
         st.rerun(scope="app")
     all_jobs = jobs.list_jobs()
-    follow_started_run(all_jobs)
     if what_pages_see(all_jobs) != seen:
         # A job started or ended (the refresh timer is set when the page runs) or a new run got
         # its configuration (the sidebar's run picker can list it now): run the whole page again.
