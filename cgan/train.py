@@ -507,7 +507,6 @@ class EpochWriter:
         self.run, self.keep, self.final_epoch, self.log = run, keep, final_epoch, log
         self.queue: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
-        self.last_commit = time.perf_counter()
         self.thread = threading.Thread(target=self._work, name="epoch-writer", daemon=True)
         self.thread.start()
 
@@ -536,13 +535,11 @@ class EpochWriter:
             except BaseException as exc:  # noqa: BLE001 - handed to the training thread
                 self.error = exc
 
-    def _write(self, epoch, d_loss, g_loss, ptime, metrics, grid, generator_state, resume_state) -> None:
+    def _write(self, epoch, d_loss, g_loss, ptime, wall, metrics, grid, generator_state, resume_state) -> None:
         def make_record() -> EpochRecord:
-            # Wall time: from the previous epoch's commit, so measuring and writing count too.
             return EpochRecord(
                 epoch=epoch, d_loss=d_loss, g_loss=g_loss, epoch_seconds=ptime,
-                wall_seconds=time.perf_counter() - self.last_commit, finished_at=time.time(),
-                metrics=metrics,
+                wall_seconds=wall, finished_at=time.time(), metrics=metrics,
             )
 
         to_cpu = lambda state: {k: v.cpu() for k, v in state.items()}  # noqa: E731
@@ -551,7 +548,6 @@ class EpochWriter:
             discriminator_state=to_cpu(resume_state["discriminator"]),  # D's verdict, per kept epoch
             generator_ema_state=to_cpu(resume_state["generator_ema"]) if "generator_ema" in resume_state else None,
         )
-        self.last_commit = time.perf_counter()
         line = f"[{epoch:3d}/{self.final_epoch}] ptime: {ptime:.2f} | d_loss: {d_loss:.3f} | g_loss: {g_loss:.3f}"
         if metrics and "accuracy" in metrics:
             line += f" | acc: {metrics['accuracy']:.3f} | fd: {metrics.get('frechet', float('nan')):.2f}"
@@ -572,6 +568,10 @@ def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) ->
     ptimes = []
     epoch = start_epoch
     writer = EpochWriter(run, keep, config.epochs, log)
+    # Wall time of an epoch: from the previous epoch's hand-over to the writer to its own, so it
+    # covers training, measuring and any wait for the writer; the epochs' wall times add up to the
+    # run's (the pace an ETA should use).
+    handed_over = time.perf_counter()
     try:
         while epoch < config.epochs and not stop:
             epoch += 1
@@ -588,10 +588,13 @@ def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) ->
                 except Exception as exc:  # a missing classifier must not cost the training run
                     log(f"quality not measured at epoch {epoch}: {str(exc).splitlines()[0][:120]}")
             snapshot = trainer.snapshot(epoch)
+            grid = trainer.fixed_grid()
+            now = time.perf_counter()
             writer.submit(dict(
-                epoch=epoch, d_loss=d_loss, g_loss=g_loss, ptime=ptime, metrics=metrics,
-                grid=trainer.fixed_grid(), generator_state=snapshot["generator"], resume_state=snapshot,
+                epoch=epoch, d_loss=d_loss, g_loss=g_loss, ptime=ptime, wall=now - handed_over,
+                metrics=metrics, grid=grid, generator_state=snapshot["generator"], resume_state=snapshot,
             ))
+            handed_over = now
         writer.close()
     except BaseException as exc:
         try:

@@ -197,7 +197,8 @@ def test_prune_keeps_the_policy_and_the_newest(cgan_run, tmp_path):
     before = run.load_generator(2).state_dict()
     run.prune(parse_keep("every2"), drop_resume_state=True, half=True)
     assert run.weight_epochs() == [2, 4]
-    assert sorted(p.name for p in (run.path / "weights").iterdir()) == ["generator_0002.pt", "generator_0004.pt"]
+    assert sorted(p.name for p in (run.path / "weights").iterdir()) == [
+        "discriminator_0002.pt", "discriminator_0004.pt", "generator_0002.pt", "generator_0004.pt"]
     assert not run.last_path.exists()
     stored = torch.load(run.weights_path(2), weights_only=True)
     assert all(v.dtype == torch.float16 for v in stored.values())

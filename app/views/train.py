@@ -28,6 +28,7 @@ MODEL_KEY = "train_model"
 NAME_KEY = "train_name"
 DEVICE_KEY = "train_device"
 ERRORS_KEY = "train_errors"  # {field: message} from the last press of Start
+SCROLL_KEY = "train_scroll_up"  # set by Start: bring the confirmation at the top into view
 TOAST_KEY = "train_toast"  # (text, icon) to show once as a toast on the next run
 STARTED_KEY = "train_started"  # the run this session started last: its banner at the top
 LAST_PRESS_KEY = "train_last_press"  # (time, settings) of the last Start that started a job
@@ -163,6 +164,7 @@ def start_from_form() -> None:
             st.session_state[LAST_PRESS_KEY] = (time.time(), dataclasses.replace(request, name=""))
             st.session_state[STARTED_KEY] = job.name
             st.session_state[common.RUN_KEY] = job.name  # every page follows it from now on
+            st.session_state[SCROLL_KEY] = True
             st.session_state[NAME_KEY] = suggest_name()
     st.session_state[ERRORS_KEY] = problems
 
@@ -507,12 +509,22 @@ def quality_every(job: jobs.Job) -> int:
         return 0
 
 
+SCROLL_TO_TOP = """<script>
+for (const scroller of [document.querySelector('[data-testid="stMain"]'),
+                        document.querySelector('[data-testid="stAppViewContainer"]'),
+                        document.scrollingElement]) { scroller?.scrollTo({top: 0}); }
+</script>"""
+
+
 def started_banner() -> None:
     """At the top, visible without scrolling: the run this session started and how it goes."""
     name = st.session_state.get(STARTED_KEY)
     job = jobs.get_job(name) if name else None
     if job is None:
         return
+    if st.session_state.pop(SCROLL_KEY, False):
+        # Start sits below the fold at 1280x720: the page would stay scrolled to it and hide this.
+        st.html(SCROLL_TO_TOP, unsafe_allow_javascript=True)
     with st.container(border=True, key="train_banner"):
         every = quality_every(job)
         verb = "Queued" if job.queued else "Started"
