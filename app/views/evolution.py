@@ -10,6 +10,7 @@ from app import common
 
 EPOCH_KEY = "evolution_epoch"
 PLAYING_KEY = "evolution_playing"  # while playing: (first epoch shown, clock time of Play)
+SHOWN_KEY = "evolution_shown"  # while playing: the last epochs the animation put on screen
 SPEED_KEY = "evolution_speed"
 COLUMN_KEY = "evolution_column"
 GIF_EVERY_KEY = "evolution_gif_every"
@@ -32,6 +33,15 @@ def start_playing(epochs: list[int]) -> None:
 
 def stop_playing() -> None:
     st.session_state.pop(PLAYING_KEY, None)
+    st.session_state.pop(SHOWN_KEY, None)
+
+
+def slider_moved() -> None:
+    """The slider stops Play when the lecturer moves it. While playing, the browser may also
+    report back an epoch the animation itself showed a frame ago (its report crossed the next
+    frame): that is no move, and playing goes on."""
+    if st.session_state.get(EPOCH_KEY) not in st.session_state.get(SHOWN_KEY, ()):
+        stop_playing()
 
 
 def restart_clock() -> None:
@@ -105,6 +115,8 @@ def evolution(run, epochs: list[int], timer_on: bool) -> None:
         ahead = int((time.monotonic() - started_at) / step_seconds())
         later = [e for e in epochs if e >= start]
         st.session_state[EPOCH_KEY] = later[min(ahead, len(later) - 1)] if later else last
+        shown = st.session_state.get(SHOWN_KEY, [])
+        st.session_state[SHOWN_KEY] = [*shown[-3:], st.session_state[EPOCH_KEY]]
     if timer_on != bool(playing):
         st.rerun(scope="app")  # playing stopped (a step, the slider) or started: reset the timer
     presenting = common.presenting()
@@ -120,7 +132,7 @@ def evolution(run, epochs: list[int], timer_on: bool) -> None:
         picture, controls = st.columns([5, 3], gap="medium")
         with controls:
             if len(epochs) > 1:
-                epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=stop_playing)
+                epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=slider_moved)
                 common.epoch_jumps(EPOCH_KEY, epochs, then=stop_playing)
             else:
                 epoch = first
