@@ -107,10 +107,13 @@ def nearest(wanted: int, available: list[int]) -> int:
 # Generators and grids
 
 
+AVERAGED_KEY = "averaged"  # st.session_state: draw from the weight-averaged generator where kept
+
+
 @st.cache_resource(show_spinner=False, max_entries=48)
-def _generator(weights_path: str, mtime_ns: int, size: int, run_path: str, epoch: int):
+def _generator(weights_path: str, mtime_ns: int, size: int, run_path: str, epoch: int, averaged: bool):
     # mtime_ns and size are part of the key: a run recreated under the same name is reloaded.
-    return Run(run_path).load_generator(epoch)
+    return Run(run_path).load_generator(epoch, averaged=averaged)
 
 
 def generator(run: Run, epoch: int):
@@ -118,11 +121,13 @@ def generator(run: Run, epoch: int):
 
     Every page's torch work starts here, so this is where the app takes its share of the cores:
     one thread while a trainer runs on this machine (the job the page feeds keeps the rest),
-    every core when none does."""
+    every core when none does. With the sidebar's "Weight-averaged generator" on, the epochs
+    that kept averaged weights draw from those."""
     for_interactive()
-    path = run.weights_path(epoch)
+    averaged = bool(st.session_state.get(AVERAGED_KEY)) and run.has_averaged(epoch)
+    path = run.averaged_weights_path(epoch) if averaged else run.weights_path(epoch)
     try:
-        return _generator(*file_key(path), str(run.path), int(epoch))
+        return _generator(*file_key(path), str(run.path), int(epoch), averaged)
     except RunError as exc:
         # The library names the file and the fault; say it in the words of the page.
         raise RunError(

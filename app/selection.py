@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.loaders import epochs, file_key, history, weight_epochs
+from app.loaders import AVERAGED_KEY, epochs, file_key, history, weight_epochs
 from cgan import jobs
 from cgan.runs import Run, RunError, checkpoints_root, list_runs
 
@@ -187,7 +187,23 @@ def sidebar_run_picker() -> Run | None:
         return Run(checkpoints_root() / name)
     run = by_name[name]
     st.sidebar.caption(describe(run))
+    averaged_choice(run)
     return run
+
+
+def averaged_choice(run: Run) -> None:
+    """For a run trained with weight averaging: draw samples from the averaged generator."""
+    try:
+        averaging = bool(run.config().get("ema"))
+    except RunError:
+        averaging = False
+    if averaging:
+        st.sidebar.toggle("Weight-averaged generator", key=AVERAGED_KEY,
+                          help="Samples come from the average of the generator's weights over "
+                               "the last ~25 epochs (kept at the saved epochs); the grids on "
+                               "Training evolution and Compare stay the raw generator's.")
+    elif AVERAGED_KEY in st.session_state:
+        st.session_state[AVERAGED_KEY] = False
 
 
 def follow_training(run: Run, every_seconds: float = 3.0) -> None:
