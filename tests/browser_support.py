@@ -103,3 +103,14 @@ def chromium_page(width: int = 1600, height: int = 1000):
 def wait_for_app(page, timeout: float = 60_000) -> None:
     """Wait until the script has finished its current run."""
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+
+
+def browser_missing() -> str | None:
+    """Why a real-browser test cannot run here, or None when it can."""
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if not Path(CHROMIUM).is_file():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None

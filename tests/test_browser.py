@@ -17,21 +17,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from browser_support import CHROMIUM, ROOT, chromium_page, streamlit_server, wait_for_app
+from browser_support import ROOT, browser_missing, chromium_page, streamlit_server, wait_for_app
 from cgan.runs import Run, write_bytes_atomic
 
 
-def _browser_missing() -> str | None:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed"
-    if not Path(CHROMIUM).is_file():
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-MISSING = _browser_missing()
+MISSING = browser_missing()
 if MISSING and not os.environ.get("CI"):
     pytest.skip(f"browser test skipped: {MISSING}", allow_module_level=True)
 

@@ -8,27 +8,16 @@ import asyncio
 import os
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
-from browser_support import CHROMIUM, ROOT
+from browser_support import ROOT, browser_missing
 
 sys.path.insert(0, str(ROOT / "bench"))
 import load_test  # noqa: E402
 
 
-def _browser_missing() -> str | None:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed"
-    if not Path(CHROMIUM).is_file():
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-MISSING = _browser_missing()
+MISSING = browser_missing()
 if MISSING and not os.environ.get("CI"):
     pytest.skip(f"load test skipped: {MISSING}", allow_module_level=True)
 

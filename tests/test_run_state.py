@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,21 +18,10 @@ import torch
 
 from cgan.models import get_model
 from cgan.runs import EpochRecord, Run, RunError, parse_keep
+from test_runs import copy_run, one_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-
-
-def copy_run(run: Run, tmp_path: Path, name: str = "copy") -> Run:
-    return Run(shutil.copytree(run.path, tmp_path / name))
-
-
-def one_line(error: pytest.ExceptionInfo, *fragments: str) -> str:
-    message = str(error.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
 
 
 def wait_for(condition, timeout: float = 120.0, step: float = 0.1):

@@ -321,33 +321,29 @@ def press_stop(name: str) -> None:
             toast(f"{name} stops once the epoch it is training is written.", ":material/info:")
 
 
-def press_cancel(name: str) -> None:
+def job_action(action, name: str, done: str, icon: str) -> bool:
+    """Run one of cgan.jobs' actions on `name`; a toast says what happened. True if it did."""
     try:
-        jobs.cancel(name)
+        action(name)
     except jobs.JobError as exc:
         toast(str(exc), ":material/error:")
-    else:
-        toast(f"Cancelled {name}; it left the queue.", ":material/cancel:")
+        return False
+    toast(done, icon)
+    return True
+
+
+def press_cancel(name: str) -> None:
+    job_action(jobs.cancel, name, f"Cancelled {name}; it left the queue.", ":material/cancel:")
 
 
 def press_resume(name: str) -> None:
-    try:
-        jobs.resume(name)
-    except jobs.JobError as exc:
-        toast(str(exc), ":material/error:")
-    else:
-        toast(f"Resumed {name} from its last complete epoch.", ":material/play_arrow:")
+    job_action(jobs.resume, name, f"Resumed {name} from its last complete epoch.", ":material/play_arrow:")
 
 
 def confirm_delete(name: str) -> None:
-    try:
-        jobs.delete(name)
-    except jobs.JobError as exc:
-        toast(str(exc), ":material/error:")
-    else:
-        toast(f"Deleted {name}.", ":material/delete:")
-        if st.session_state.get(STARTED_KEY) == name:
-            st.session_state.pop(STARTED_KEY, None)
+    deleted = job_action(jobs.delete, name, f"Deleted {name}.", ":material/delete:")
+    if deleted and st.session_state.get(STARTED_KEY) == name:
+        st.session_state.pop(STARTED_KEY, None)
     st.session_state[DIALOG_DONE_KEY] = True
 
 
