@@ -9,34 +9,20 @@ import pytest
 import torch
 
 from cgan import verdict
-from cgan.runs import Run, save_tensors_atomic
+from cgan.runs import Run
 from cgan.sampling import generate, noise
-from cgan.train import TrainConfig, train
-
-
-def run_with_discriminators(path: Path, model: str = "cgan", epochs: int = 3, **overrides) -> Run:
-    """A small real run whose every epoch has discriminator weights.
-
-    A trainer that keeps them writes them itself; for one that does not, the run is trained one
-    epoch at a time (resuming) and each epoch's discriminator is taken from its resume state."""
-    run = Run(path)
-    for epoch in range(1, epochs + 1):
-        config = TrainConfig.for_model(model, epochs=epoch, **overrides)
-        train(config, run, torch.device("cpu"), resume=epoch > 1, log=lambda line: None)
-        if not run.discriminator_path(epoch).is_file():
-            save_tensors_atomic(run.discriminator_path(epoch), run.load_resume_state()["discriminator"])
-    return run
+from conftest import make_run
 
 
 @pytest.fixture(scope="session")
 def judged_run(tmp_path_factory) -> Run:
-    """3 CGAN epochs on 3,000 images, discriminator weights for each."""
-    return run_with_discriminators(tmp_path_factory.mktemp("runs") / "cgan-judged", epochs=3, limit=3000, seed=4)
+    """3 CGAN epochs on 3,000 images; the trainer keeps the discriminator's weights for each."""
+    return make_run(tmp_path_factory.mktemp("runs") / "cgan-judged", epochs=3, limit=3000, seed=4)
 
 
 @pytest.fixture(scope="session")
 def judged_cdcgan(tmp_path_factory) -> Run:
-    return run_with_discriminators(
+    return make_run(
         tmp_path_factory.mktemp("runs") / "cdcgan-judged", model="cdcgan", epochs=2, limit=1000, width=0.125, seed=5
     )
 
