@@ -21,11 +21,10 @@ import io
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cgan.data import to_uint8
 from cgan.images import upscale
-from cgan.models import NUM_CLASSES, ConvGenerator, MlpGenerator
+from cgan.models import NUM_CLASSES
 from cgan.sampling import noise
 
 PATHS = ("linear", "spherical")
@@ -78,23 +77,13 @@ def label_walk(digit_a: int, digit_b: int, steps: int) -> torch.Tensor:
     return lerp(onehot[digit_a], onehot[digit_b], fractions(steps))
 
 
-def _generator_output(generator: torch.nn.Module, code: torch.Tensor) -> torch.Tensor:
-    """The generator's forward pass from its input code [z, label vector] (B, 110)."""
-    if isinstance(generator, MlpGenerator):
-        return torch.tanh(generator.out(F.relu(generator.hidden(code)))).view(-1, 1, 28, 28)
-    if isinstance(generator, ConvGenerator):
-        return generator.net(code[:, :, None, None])
-    raise TypeError(f"no label-vector forward pass for {type(generator).__name__}")
-
-
 @torch.no_grad()
 def generate_from_label_vectors(
     generator: torch.nn.Module, z: torch.Tensor, label_vectors: torch.Tensor
 ) -> np.ndarray:
     """uint8 images (N, 28, 28) for noise `z` (N, 100) and label vectors (N, 10) (soft labels)."""
     device = next(generator.parameters()).device
-    code = torch.cat([z.float(), label_vectors.float()], dim=1).to(device)
-    return to_uint8(_generator_output(generator, code))
+    return to_uint8(generator(z.float().to(device), label_vectors.float().to(device)))
 
 
 def handwriting_morph(generator, digit: int, seed_a: int, seed_b: int, steps: int,

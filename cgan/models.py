@@ -62,6 +62,10 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def one_hot(labels: torch.Tensor) -> torch.Tensor:
+    """Digit labels (N,) as one-hot rows; label vectors (N, 10), e.g. a blend of two digits,
+    pass through as they are."""
+    if labels.dim() == 2:
+        return labels.to(torch.float32)
     return F.one_hot(labels, NUM_CLASSES).to(torch.float32)
 
 
