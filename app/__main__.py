@@ -7,6 +7,8 @@
 Streamlit reads .streamlit/config.toml only from the folder it is started in, so the launcher
 starts it from the repository root and also passes the settings that keep the server private as
 flags (they win over any other config file). Other arguments go to `streamlit run` unchanged.
+Torch and the app's modules are imported before the server listens (app.preload), so the first
+page a lecturer opens does not wait for them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+from app.preload import warm_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,8 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"The app: http://127.0.0.1:{args.port}"
           + ("  (and this machine's addresses on the network)" if args.network else ""), flush=True)
     os.chdir(ROOT)  # Streamlit reads .streamlit/config.toml from the folder it starts in
-    argv_out = command(args.port, args.network, extra)
-    os.execv(argv_out[0], argv_out)
+    # Torch and the app's modules load before the server listens, not in the first visitor's page.
+    print("Loading torch and the app's modules ...", end=" ", flush=True)
+    print(f"{warm_imports():.1f} s", flush=True)
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", *command(args.port, args.network, extra)[3:]]
+    cli.main(prog_name="streamlit")  # the same command line as `streamlit run`, in this process
 
 
 if __name__ == "__main__":

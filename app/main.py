@@ -14,16 +14,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import common
+from app.preload import chart_code_html
 from app.safety import exposure_warnings, keep_errors_private
-from app.style import PRESENTATION_CSS
+from app.style import CSS, PRESENTATION_CSS
 
 VIEWS = Path(__file__).resolve().parent / "views"
 ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # local: no request leaves the machine
 
 st.set_page_config(page_title="Conditional GANs on MNIST", page_icon=str(ICON), layout="wide")
 keep_errors_private()
-st.html(common.CSS)
+# Sent before the app's modules (and torch) are imported: the browser loads the chart code while
+# the server imports.
+st.html(CSS + chart_code_html(), unsafe_allow_javascript=True)
+
+from app import common  # noqa: E402  (after the page's first message; see above)
+
 for level, message in exposure_warnings():
     (st.error if level == "error" else st.warning)(message)
 

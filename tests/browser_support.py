@@ -39,7 +39,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(checkpoints: Path | None = None, env: dict | None = None, timeout: float = 90):
+def streamlit_server(checkpoints: Path | None = None, env: dict | None = None, timeout: float = 90,
+                     launcher: bool = False):
+    """`streamlit run app/main.py`, or with launcher=True the lecturer's `python -m app`."""
     port = free_port()
     environment = {**os.environ, **(env or {})}
     if checkpoints is not None:
@@ -47,14 +49,18 @@ def streamlit_server(checkpoints: Path | None = None, env: dict | None = None, t
     log_path = ROOT / "test-output" / f"streamlit-{port}.log"
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until stop_app closes it)
-    process = subprocess.Popen(
-        [
+    if launcher:
+        line = [sys.executable, "-m", "app", "--port", str(port), "--server.headless", "true"]
+    else:
+        line = [
             sys.executable, "-m", "streamlit", "run", "app/main.py",
             "--server.headless", "true",
             "--server.address", "127.0.0.1",
             "--server.port", str(port),
             "--browser.gatherUsageStats", "false",
-        ],
+        ]
+    process = subprocess.Popen(
+        line,
         cwd=ROOT,
         env=environment,
         stdout=log,

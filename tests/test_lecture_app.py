@@ -159,6 +159,23 @@ def test_play_speed_and_single_steps(checkpoints):
     no_failure(at)
 
 
+def test_a_late_report_of_a_frame_does_not_stop_play_but_a_move_does(checkpoints):
+    at = app("evolution")
+    at.slider(key="evolution_epoch").set_value(1).run()
+    at.button(key="evolution_play").click().run()
+    # A busy machine: the browser reports back epoch 2 1.5 s after the animation showed it.
+    at.session_state["evolution_shown"] = [(2, time.monotonic() - 1.5)]
+    at.slider(key="evolution_epoch").set_value(2).run()
+    assert "evolution_playing" in at.session_state
+    assert at.button(key="evolution_play").label == "Stop"
+    # The lecturer drags to an epoch the animation did not show in the last 2 s: Play stops.
+    at.session_state["evolution_shown"] = [(3, time.monotonic() - 3.0)]
+    at.slider(key="evolution_epoch").set_value(3).run()
+    assert "evolution_playing" not in at.session_state
+    assert at.slider(key="evolution_epoch").value == 3
+    no_failure(at)
+
+
 # ---------------------------------------------------------------------------------------------
 # Presentation mode
 

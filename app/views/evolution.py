@@ -10,7 +10,8 @@ from app import common
 
 EPOCH_KEY = "evolution_epoch"
 PLAYING_KEY = "evolution_playing"  # while playing: (first epoch shown, clock time of Play)
-SHOWN_KEY = "evolution_shown"  # while playing: the last epochs the animation put on screen
+SHOWN_KEY = "evolution_shown"  # while playing: (epoch, clock time) the animation put on screen
+ECHO_SECONDS = 2.0  # how late the browser's report of a frame may come back and not stop Play
 SPEED_KEY = "evolution_speed"
 COLUMN_KEY = "evolution_column"
 GIF_EVERY_KEY = "evolution_gif_every"
@@ -38,9 +39,11 @@ def stop_playing() -> None:
 
 def slider_moved() -> None:
     """The slider stops Play when the lecturer moves it. While playing, the browser may also
-    report back an epoch the animation itself showed a frame ago (its report crossed the next
-    frame): that is no move, and playing goes on."""
-    if st.session_state.get(EPOCH_KEY) not in st.session_state.get(SHOWN_KEY, ()):
+    report back an epoch the animation itself showed moments ago (its report crossed the next
+    frames; on a busy machine, several): that is no move, and playing goes on."""
+    recent = time.monotonic() - ECHO_SECONDS
+    shown = {epoch for epoch, at in st.session_state.get(SHOWN_KEY, ()) if at >= recent}
+    if st.session_state.get(EPOCH_KEY) not in shown:
         stop_playing()
 
 
@@ -115,8 +118,9 @@ def evolution(run, epochs: list[int], timer_on: bool) -> None:
         ahead = int((time.monotonic() - started_at) / step_seconds())
         later = [e for e in epochs if e >= start]
         st.session_state[EPOCH_KEY] = later[min(ahead, len(later) - 1)] if later else last
-        shown = st.session_state.get(SHOWN_KEY, [])
-        st.session_state[SHOWN_KEY] = [*shown[-3:], st.session_state[EPOCH_KEY]]
+        now, shown = time.monotonic(), st.session_state.get(SHOWN_KEY, [])
+        st.session_state[SHOWN_KEY] = [*(s for s in shown if s[1] >= now - ECHO_SECONDS),
+                                       (st.session_state[EPOCH_KEY], now)]
     if timer_on != bool(playing):
         st.rerun(scope="app")  # playing stopped (a step, the slider) or started: reset the timer
     presenting = common.presenting()
