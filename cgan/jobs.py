@@ -50,7 +50,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cgan.limits import TRAIN_IMAGES
+from cgan.limits import MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.runs import (
     EpochRecord, Run, RunError, check_run_name, checkpoints_root, process_start_time,
 )
@@ -69,6 +69,7 @@ FIELD_LABELS = {
     "model": "Model", "epochs": "Epochs", "batch_size": "Batch size", "lr": "Learning rate",
     "beta1": "Adam beta1", "beta2": "Adam beta2", "seed": "Seed", "width": "Width",
     "limit": "Training images", "keep": "Weights kept", "metrics_every": "Quality every",
+    "metrics_samples": "Quality samples per digit",
     "ema": "Weight average",
 }
 
@@ -132,12 +133,16 @@ def _root(root: str | Path | None) -> Path:
 # may cost at most this share of the training time.
 MEASURE_SHARE = 0.2
 # Seconds on the 2-core Xeon this project is developed on: a CGAN epoch on 10,000 images and one
-# measurement (CGAN 1.3 s, cDCGAN at full width 8 s). The cDCGAN's epoch comes from its measured
-# ratio to its measurement (about 10 to 1, timed side by side on the same busy machine), and its
-# cost at other widths from the same runs at width 1 and 0.25 (a quarter width costs about half):
+# full measurement (QUALITY_SAMPLES of each digit: CGAN 1.3 s, cDCGAN at full width 8 s; a
+# measurement's cost grows with its samples). The cDCGAN's epoch comes from its measured ratio to
+# its measurement (about 10 to 1, timed side by side on the same busy machine), and its cost at
+# other widths from the same runs at width 1 and 0.25 (a quarter width costs about half):
 # estimates, good enough to choose how often to measure.
 MEASURE_SECONDS = {"cgan": 1.3, "cdcgan": 8.0}
 EPOCH_SECONDS_PER_10K = {"cgan": 0.3, "cdcgan": 80.0}
+# A run shows at least this many points on its Quality curves while it trains, where full
+# measurements that often would cost more than their share: it measures on fewer samples.
+LIVE_POINTS = 5
 
 
 def cdcgan_cost(width: float) -> float:
@@ -145,13 +150,40 @@ def cdcgan_cost(width: float) -> float:
     return 0.445 + 0.555 * width**2
 
 
-def measure_every(model: str, images: int, width: float = 1.0) -> int:
-    """Epochs between quality measurements so that measuring costs at most MEASURE_SHARE of the
-    training time, from the seconds per epoch and per measurement above."""
+def _seconds(model: str, images: int, width: float, per_digit: int) -> tuple[float, float]:
+    """(an epoch, a measurement on per_digit samples of each digit), in seconds."""
     scale = cdcgan_cost(width) if model == "cdcgan" else 1.0
     epoch = EPOCH_SECONDS_PER_10K.get(model, 0.3) * scale * images / 10_000
-    measure = MEASURE_SECONDS.get(model, 1.3) * scale
-    return max(1, math.ceil(measure / (MEASURE_SHARE * max(epoch, 1e-6))))
+    measure = MEASURE_SECONDS.get(model, 1.3) * scale * per_digit / QUALITY_SAMPLES
+    return max(epoch, 1e-6), measure
+
+
+def measure_every(model: str, images: int, width: float = 1.0, per_digit: int = QUALITY_SAMPLES) -> int:
+    """Epochs between quality measurements so that measuring costs at most MEASURE_SHARE of the
+    training time, from the seconds per epoch and per measurement above."""
+    epoch, measure = _seconds(model, images, width, per_digit)
+    return max(1, math.ceil(measure / (MEASURE_SHARE * epoch)))
+
+
+@dataclass(frozen=True)
+class MeasurePlan:
+    every: int  # epochs between measurements (and one after the last epoch)
+    per_digit: int  # samples of each digit per measurement
+
+
+def measure_plan(model: str, images: int, width: float = 1.0, epochs: int | None = None) -> MeasurePlan:
+    """How often, and on how many samples, a run measures its quality while it trains: full
+    measurements when they fit LIVE_POINTS times into MEASURE_SHARE of the run, else smaller ones
+    (down to MIN_QUALITY_SAMPLES of each digit, rounded down to fifties) so a short run's curves
+    still grow while it trains."""
+    every = measure_every(model, images, width)
+    if epochs is None or epochs < 1 or epochs // every >= LIVE_POINTS:  # (bad epochs: the form says)
+        return MeasurePlan(every, QUALITY_SAMPLES)
+    epoch, full = _seconds(model, images, width, QUALITY_SAMPLES)
+    per_point = MEASURE_SHARE * epoch * epochs / min(LIVE_POINTS, epochs)
+    per_digit = int(QUALITY_SAMPLES * per_point / full) // 50 * 50
+    per_digit = min(QUALITY_SAMPLES, max(MIN_QUALITY_SAMPLES, per_digit))
+    return MeasurePlan(measure_every(model, images, width, per_digit), per_digit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,13 +206,14 @@ class JobRequest:
     metrics_every: int = 0
     beta1: float | None = None  # None: the model's own (the report's 0.5)
     ema: float = 0.0  # decay of the generator's weight average (0: none)
+    metrics_samples: int = QUALITY_SAMPLES  # samples of each digit per quality measurement
 
     def config(self) -> TrainConfig:
         given = {} if self.beta1 is None else {"beta1": self.beta1}
         return TrainConfig(
             model=self.model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
             seed=self.seed, width=self.width, limit=self.limit, metrics_every=self.metrics_every,
-            ema=self.ema, **given,
+            metrics_samples=self.metrics_samples, ema=self.ema, **given,
         )
 
     def problems(self, root: str | Path | None = None, devices: list[str] | None = None) -> dict[str, str]:
@@ -215,6 +248,8 @@ class JobRequest:
             args += ["--limit", str(self.limit)]
         if self.metrics_every:
             args += ["--metrics-every", str(self.metrics_every)]
+            if self.metrics_samples != QUALITY_SAMPLES:
+                args += ["--metrics-samples", str(self.metrics_samples)]
         if self.beta1 is not None:
             args += ["--beta1", repr(float(self.beta1))]
         if self.ema:
@@ -598,7 +633,8 @@ def estimated_seconds(request: JobRequest) -> float:
     images = request.limit or TRAIN_IMAGES
     epoch = EPOCH_SECONDS_PER_10K.get(request.model, 0.3) * scale * images / 10_000
     measures = request.epochs / request.metrics_every + 1 if request.metrics_every else 0
-    return request.epochs * epoch + measures * MEASURE_SECONDS.get(request.model, 1.3) * scale
+    measure = MEASURE_SECONDS.get(request.model, 1.3) * scale * request.metrics_samples / QUALITY_SAMPLES
+    return request.epochs * epoch + measures * measure
 
 
 def start(

@@ -37,13 +37,14 @@ from torch import nn
 from cgan import classifier as classifier_module
 from cgan.classifier import MetricsError, classifier_id, classify
 from cgan.data import TRAIN_LABEL_COUNTS, mnist_in_memory
+from cgan.limits import QUALITY_SAMPLES
 from cgan.models import NUM_CLASSES
 from cgan.neighbours import median_real_distance
 from cgan.sampling import generate, noise
 
 EVAL_SEED = 20240611  # names the evaluation noise; never the grid or a user's seed
 FLOOR_SEED = 0  # picks the real training images of the floor
-DEFAULT_PER_DIGIT = 1000
+DEFAULT_PER_DIGIT = QUALITY_SAMPLES
 REFERENCE_NAME = "real_reference.npz"  # beside the classifier's weights
 
 

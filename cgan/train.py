@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from cgan import mlp_step, threads
 from cgan.cli import OneLineParser
 from cgan.data import MnistError, load_mnist, to_unit_range
-from cgan.limits import MAX_SEED, TRAIN_IMAGES
+from cgan.limits import MAX_SEED, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import MODELS, NOISE_DIM, count_parameters, get_model
 from cgan.runs import EpochRecord, Run, RunError, checkpoints_root, parse_keep, process_start_time
 from cgan.sampling import fixed_grid_inputs, generate
@@ -63,6 +63,7 @@ class TrainConfig:
     limit: int | None = None
     keep: str = "all"
     metrics_every: int = 0
+    metrics_samples: int = QUALITY_SAMPLES  # samples of each digit per quality measurement
     ema: float = 0.0  # decay of the generator's weight average per iteration (0 = none: the report's recipe)
     d_lr_scale: float = 1.0  # D's Adam learning rate = lr x this (1 = the report's recipe)
 
@@ -123,6 +124,9 @@ class TrainConfig:
             problems["d_lr_scale"] = f"must be a number more than 0 and at most {MAX_D_LR_SCALE:g} (1 = the same as G)"
         if not _whole(self.metrics_every, 0, MAX_EPOCHS):
             problems["metrics_every"] = f"must be a whole number from 0 (never) to {MAX_EPOCHS:,}"
+        if not _whole(self.metrics_samples, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES):
+            problems["metrics_samples"] = (f"must be a whole number from {MIN_QUALITY_SAMPLES} to "
+                                           f"{QUALITY_SAMPLES:,} (samples of each digit)")
         return problems
 
 
@@ -584,7 +588,8 @@ def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) ->
                 from cgan.metrics import evaluate_generator
 
                 try:
-                    metrics = evaluate_generator(trainer.generator, device=device)
+                    metrics = evaluate_generator(trainer.generator, device=device,
+                                                 per_digit=config.metrics_samples)
                 except Exception as exc:  # a missing classifier must not cost the training run
                     log(f"quality not measured at epoch {epoch}: {str(exc).splitlines()[0][:120]}")
             snapshot = trainer.snapshot(epoch)
@@ -633,6 +638,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
     p.add_argument("--keep", help="which epochs keep generator weights: all (default) or e.g. 1-10,every5,75")
     p.add_argument("--metrics-every", type=int, help="measure quality every K epochs (0 = never)")
+    p.add_argument("--metrics-samples", type=int, help="samples of each digit per quality measurement "
+                   "(default 1000; fewer measure faster and noisier)")
     p.add_argument("--ema", type=float, help="keep an average of the generator's weights with this decay "
                    "per iteration, e.g. 0.999 (default 0: off, the report's recipe)")
     p.add_argument("--d-lr-scale", type=float,

@@ -307,15 +307,17 @@ def test_a_started_run_is_followed_and_measures_its_quality(root):
     status = Run(root / "followed").status()
     arguments = status["arguments"]
     every = int(arguments[arguments.index("--metrics-every") + 1])
-    # 500 CGAN images: an epoch costs 0.015 s, a measurement 1.3 s -> every 434 epochs (at the last).
-    assert every == 434
+    # 500 CGAN images: an epoch costs 0.015 s, a full measurement 1.3 s: even the smallest (100
+    # samples of each digit, 0.13 s) fits only after the last epoch.
+    assert every == 44 and arguments[arguments.index("--metrics-samples") + 1] == "100"
     page = watch(page, lambda p: p.session_state["run"] == "followed" if "run" in p.session_state else False)
     page = watch(page, lambda p: any("finished" in b for b in badges(p)))
     run = Run(root / "followed")
     assert run.config()["metrics_every"] == every
     assert run.history()[-1].metrics is not None, run.log_path.read_text()[-500:]
-    assert "Quality (accuracy, Fréchet distance) is measured after the last epoch" in " ".join(
-        c.value for c in page.caption)
+    assert run.history()[-1].metrics["samples_per_digit"] == 100
+    assert ("Quality (accuracy, Fréchet distance) is measured on 100 samples of each digit after "
+            "the last epoch") in " ".join(c.value for c in page.caption)
 
 
 def test_a_failed_job_shows_its_reason_in_one_line(root):

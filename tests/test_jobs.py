@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -295,6 +296,32 @@ def test_quality_is_measured_at_most_a_fifth_of_the_training_time():
     # The trainer is told: the request's arguments carry it.
     request = quick("q", metrics_every=jobs.measure_every("cgan", 500))
     assert request.arguments(Path("/x/q"))[-4:-2] == ["--metrics-every", "434"]
+
+
+def test_a_short_run_measures_on_fewer_samples_so_its_curves_grow_while_it_trains():
+    # The Train page's default form: 10 epochs of 10,000 CGAN images (0.3 s each). A full
+    # measurement (1.3 s) fits only after the last epoch; 100 samples of each digit fit every 3.
+    plan = jobs.measure_plan("cgan", 10_000, 1.0, 10)
+    assert plan == jobs.MeasurePlan(every=3, per_digit=100)
+    for model, images, width, epochs in [("cgan", 10_000, 1.0, 10), ("cgan", 60_000, 1.0, 10),
+                                         ("cgan", 10_000, 1.0, 100), ("cdcgan", 10_000, 0.25, 3)]:
+        plan = jobs.measure_plan(model, images, width, epochs)
+        request = quick("q", model=model, epochs=epochs, limit=images, width=width,
+                        metrics_every=plan.every, metrics_samples=plan.per_digit)
+        training = jobs.estimated_seconds(dataclasses.replace(request, metrics_every=0))
+        measuring = jobs.estimated_seconds(request) - training
+        one = measuring / (epochs / plan.every + 1)  # estimated_seconds counts one after the last
+        assert measuring - one <= 0.2 * training + 1e-9  # at most a fifth of the training time
+        points = len(range(plan.every, epochs + 1, plan.every)) + (epochs % plan.every != 0)
+        assert points >= min(jobs.LIVE_POINTS - 1, epochs), (model, images, epochs, plan)
+        assert request.config().problems() == {}
+        assert jobs.MIN_QUALITY_SAMPLES <= plan.per_digit <= jobs.QUALITY_SAMPLES
+    # Long runs keep full measurements: the shipped runs' curves and a new run's compare.
+    assert jobs.measure_plan("cgan", 60_000, 1.0, 200) == jobs.MeasurePlan(every=4, per_digit=1000)
+    # The trainer is told: --metrics-samples only when it is not the full size.
+    request = quick("q", metrics_every=3, metrics_samples=100)
+    assert request.arguments(Path("/x/q"))[-6:-2] == ["--metrics-every", "3", "--metrics-samples", "100"]
+    assert "--metrics-samples" not in quick("q", metrics_every=3).arguments(Path("/x/q"))
 
 
 def test_starts_beyond_the_limit_queue_in_order_and_start_as_slots_free(root, monkeypatch):

@@ -380,10 +380,12 @@ def test_problems_is_empty_for_the_defaults_and_names_each_bad_field():
     bad = TrainConfig(
         model="cgan", epochs=0, batch_size=70_000, lr=float("inf"), beta1=1.0, beta2=float("nan"),
         seed=MAX_SEED + 1, width=0.5, limit=TRAIN_IMAGES + 1, keep="every0", metrics_every=-1,
+        metrics_samples=99,
     )
     problems = bad.problems()
     assert list(problems) == [
         "epochs", "limit", "batch_size", "lr", "beta1", "beta2", "seed", "width", "keep", "metrics_every",
+        "metrics_samples",
     ]
     assert all(message and "\n" not in message for message in problems.values())
     assert f"{TRAIN_IMAGES:,}" in problems["limit"] and f"{MAX_SEED:,}" in problems["seed"]
@@ -396,7 +398,7 @@ def test_problems_is_empty_for_the_defaults_and_names_each_bad_field():
         ("model", "nope"), ("model", 3), ("epochs", "many"), ("epochs", True), ("epochs", 2.5),
         ("batch_size", None), ("lr", 0.0), ("lr", -1e-3), ("lr", float("nan")), ("lr", "1e-3"),
         ("lr", 1e400), ("seed", -1), ("seed", 2**70), ("width", "wide"), ("keep", 5), ("keep", "0"),
-        ("limit", 0), ("metrics_every", "x"),
+        ("limit", 0), ("metrics_every", "x"), ("metrics_samples", 1001), ("metrics_samples", 2.0),
     ],
 )
 def test_problems_never_raises_and_flags_only_the_bad_field(field, value):

@@ -184,6 +184,11 @@ def curves_tab(run: Run, records, measured_records, weights: list[int]) -> None:
     if measured_records and real is None:
         st.caption("The dashed real-digit lines need the real reference of this classifier: "
                    "`python -m cgan.metrics reference` stores it.")
+    samples = samples_per_digit(measured_records)
+    if samples != quality.DEFAULT_PER_DIGIT:
+        st.caption(f"Measured on {samples:,} samples of each digit, to measure often during a short "
+                   f"run (the shipped runs use {quality.DEFAULT_PER_DIGIT:,}): on fewer samples the "
+                   f"Fréchet distance reads higher, so compare it within this run.")
     missing = [e for e in weights if e not in {r.epoch for r in measured_records}]
     if missing:
         with st.expander("Evaluate now", expanded=not measured_records, icon=":material/speed:"):

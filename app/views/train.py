@@ -18,7 +18,7 @@ import streamlit as st
 from app import common
 from app.widgets import symptom_notes
 from cgan import jobs
-from cgan.limits import TRAIN_IMAGES
+from cgan.limits import QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import get_model
 from cgan.presets import choices, preset
 from cgan.runs import RunError, checkpoints_root
@@ -85,10 +85,12 @@ def show_toast() -> None:
         st.toast(pending[0], icon=pending[1], duration="long")
 
 
-def measure_text(every: int, epochs: int | None = None) -> str:
+def measure_text(every: int, epochs: int | None = None, per_digit: int = QUALITY_SAMPLES) -> str:
+    samples = "" if per_digit == QUALITY_SAMPLES else f" on {per_digit:,} samples of each digit"
     if epochs is not None and every >= epochs:
-        return "Quality (accuracy, Fréchet distance) is measured after the last epoch"
-    return f"Quality (accuracy, Fréchet distance) is measured every {every} epochs and after the last"
+        return f"Quality (accuracy, Fréchet distance) is measured{samples} after the last epoch"
+    return (f"Quality (accuracy, Fréchet distance) is measured{samples} every {every} epoch"
+            f"{'s' * (every != 1)} and after the last")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,9 +137,9 @@ def request_from_form() -> tuple[jobs.JobRequest | None, dict[str, str]]:
         ema=EMA_DECAY if value("ema") else 0.0,
     )
     # A run started here measures its quality as it trains, as often as costs at most a fifth
-    # of its training time.
-    every = jobs.measure_every(model, limit or TRAIN_IMAGES, width)
-    return dataclasses.replace(request, metrics_every=every), {}
+    # of its training time (on fewer samples when a short run could not show its curves grow).
+    plan = jobs.measure_plan(model, limit or TRAIN_IMAGES, width, request.epochs)
+    return dataclasses.replace(request, metrics_every=plan.every, metrics_samples=plan.per_digit), {}
 
 
 def is_repeat(request: jobs.JobRequest) -> bool:
@@ -300,10 +302,11 @@ def quality_caption(model: str) -> str:
     epochs = state.get(field_key(model, "epochs"))
     try:
         images = int(limit) if limit else TRAIN_IMAGES
-        every = jobs.measure_every(model, max(1, min(images, TRAIN_IMAGES)), max(0.01, float(width)))
+        epochs = epochs if isinstance(epochs, int) and epochs > 0 else None
+        plan = jobs.measure_plan(model, max(1, min(images, TRAIN_IMAGES)), max(0.01, float(width)), epochs)
     except (TypeError, ValueError):
         return ""
-    return (f"{measure_text(every, epochs if isinstance(epochs, int) else None)} "
+    return (f"{measure_text(plan.every, epochs, plan.per_digit)} "
             f"(for {images:,} images: at most a fifth of the training time).")
 
 
@@ -388,9 +391,10 @@ def describe(job: jobs.Job) -> str:
             parts.append(f"weight average {float(config['ema']):g}")
         if config.get("model") == "cdcgan":
             parts.insert(1, f"width {float(config.get('width', 1.0)):g}")
-        every = quality_every(job)
-        if every:
-            parts.append(f"quality every {every}")
+        plan = quality_plan(job)
+        if plan.every:
+            samples = "" if plan.per_digit == QUALITY_SAMPLES else f" ({plan.per_digit} per digit)"
+            parts.append(f"quality every {plan.every}{samples}")
     except (TypeError, ValueError):
         parts = ["unreadable configuration"]
     if job.device:
@@ -498,11 +502,14 @@ def what_pages_see(all_jobs: list[jobs.Job]) -> tuple[bool, tuple[str, ...]]:
     return busy, tuple(job.name for job in all_jobs if job.run.exists())
 
 
-def quality_every(job: jobs.Job) -> int:
+def quality_plan(job: jobs.Job) -> jobs.MeasurePlan:
+    """How often, and on how many samples of each digit, the job's run measures its quality."""
     try:
-        return int(job.run.config().get("metrics_every") or 0)
+        config = job.run.config()
+        return jobs.MeasurePlan(int(config.get("metrics_every") or 0),
+                                int(config.get("metrics_samples") or QUALITY_SAMPLES))
     except (RunError, TypeError, ValueError):
-        return 0
+        return jobs.MeasurePlan(0, QUALITY_SAMPLES)
 
 
 SCROLL_TO_TOP = """<script>
@@ -522,13 +529,14 @@ def started_banner() -> None:
         # Start sits below the fold at 1280x720: the page would stay scrolled to it and hide this.
         st.html(SCROLL_TO_TOP, unsafe_allow_javascript=True)
     with st.container(border=True, key="train_banner"):
-        every = quality_every(job)
+        plan = quality_plan(job)
         verb = "Queued" if job.queued else "Started"
         text = f"**{verb} {job.name}** {STATE_BADGES.get(job.state, job.state)} · {progress_text(job)}"
         st.markdown(text)
         note = "Every page shows it now; closing this tab does not stop it."
-        if every:
-            note += f" {measure_text(every, job.epochs_total)}, so its Quality curves grow as it trains."
+        if plan.every:
+            note += (f" {measure_text(plan.every, job.epochs_total, plan.per_digit)}, so its Quality "
+                     f"curves grow as it trains.")
         st.caption(note)
         if not job.active:
             st.button("Dismiss", key="train_banner_dismiss",
