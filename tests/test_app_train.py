@@ -320,6 +320,22 @@ def test_a_started_run_is_followed_and_measures_its_quality(root):
             "the last epoch") in " ".join(c.value for c in page.caption)
 
 
+def test_the_default_form_measures_quality_while_it_trains(root):
+    """The form as it opens (10 epochs of 10,000 images): quality at epochs 3, 6, 9 and after the
+    last, each written with its epoch, so the Quality curves grow while the job runs."""
+    page = open_page()
+    page.text_input(key="train_name").input("default-form")
+    press(page, "train_start")
+    page = watch(page, lambda p: any("finished" in b for b in badges(p)), timeout=180)
+    run = Run(root / "default-form")
+    assert run.config()["limit"] == 10_000 and run.config()["epochs"] == 10
+    measured = {r.epoch: r.metrics for r in run.history() if r.metrics}
+    assert sorted(measured) == [3, 6, 9, 10], run.log_path.read_text()[-500:]
+    assert {m["samples_per_digit"] for m in measured.values()} == {100}
+    assert ("Quality (accuracy, Fréchet distance) is measured on 100 samples of each digit every 3 "
+            "epochs and after the last") in " ".join(c.value for c in page.caption)
+
+
 def test_a_failed_job_shows_its_reason_in_one_line(root):
     run = Run(root / "broken")
     run.path.mkdir()
