@@ -1,0 +1,234 @@
+"""The README's screenshots: every page of the app at a projector's 1280x720, on the shipped runs.
+
+    .venv/bin/python docs/screenshots.py
+
+Starts a real Streamlit server on checkpoints/ (cgan-report, cdcgan-report), opens each page in
+Debian's Chromium, waits until the script has finished and Plotly has drawn, and saves one window
+(the first screen, or the part of a long page a lecturer scrolls to) as a palette PNG in
+docs/screenshots/. Nothing is trained.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the end-to-end tests' server and browser helpers
+
+from browser_support import browser_missing, chromium_page, streamlit_server, wait_for_app  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+WIDTH, HEIGHT = 1280, 720
+IMAGES = "[data-testid='stImage'] img"
+CHARTS = "[data-testid='stPlotlyChart']:visible"  # not those of a hidden tab
+
+
+def settle(page) -> None:
+    """The script has finished, every image has its pixels and every chart is drawn."""
+    wait_for_app(page, timeout=180_000)
+    page.wait_for_function(
+        f"""() => [...document.querySelectorAll("{IMAGES}")]
+                 .every(img => img.complete && img.naturalWidth > 0)"""
+    )
+    charts = page.locator(CHARTS)
+    for i in range(charts.count()):
+        charts.nth(i).locator("svg text").first.wait_for()
+    page.wait_for_timeout(1000)  # Plotly lays out after the script ends; the layout after the images
+    wait_for_app(page)
+
+
+def open_page(page, url: str, path: str, heading: str) -> None:
+    page.goto(url + path)
+    page.get_by_role("heading", level=1).filter(has_text=heading).wait_for(timeout=180_000)
+    set_sidebar_open(page, True)
+    settle(page)
+
+
+def scroll_to(page, locator, y: int = 16, edge: str = "top") -> None:
+    """Scroll the page (Streamlit scrolls its main block, not the window) until the element's top
+    (or bottom) edge is `y` pixels below the window's top: a part of a long page, as a lecturer
+    scrolls to it."""
+    locator.evaluate(
+        """(e, [y, edge]) => {
+            let box = e.parentElement;
+            while (box && !(box.scrollHeight > box.clientHeight
+                            && ['auto', 'scroll'].includes(getComputedStyle(box).overflowY))) {
+                box = box.parentElement;
+            }
+            box = box || document.scrollingElement;
+            box.scrollBy(0, e.getBoundingClientRect()[edge] - y);
+        }""",
+        [y, edge],
+    )
+    page.wait_for_timeout(300)
+
+
+def set_sidebar_open(page, open_: bool) -> None:
+    sidebar = page.get_by_test_id("stSidebar")
+    if (sidebar.get_attribute("data-collapsed") == "false") == open_:
+        return
+    if open_:
+        page.get_by_role("button", name="Expand sidebar").click()
+    else:
+        sidebar.hover()
+        page.get_by_role("button", name="Collapse sidebar").click(force=True)
+    page.wait_for_function(
+        f"""() => document.querySelector('[data-testid="stSidebar"]')
+                 .getAttribute('data-collapsed') === '{str(not open_).lower()}'"""
+    )
+    page.wait_for_timeout(800)  # the sidebar's slide
+
+
+def evolution(page, url: str) -> None:
+    open_page(page, url, "/", "Training evolution")
+    page.get_by_role("button", name="200", exact=True).click()
+    page.locator(".cgan-figure figcaption").filter(has_text="Epoch 200").wait_for()
+    page.locator(".st-key-evolution_column").get_by_text("3", exact=True).click()
+    settle(page)
+
+
+def generate(page, url: str) -> None:
+    open_page(page, url, "/generate", "Generate digits")
+    page.get_by_test_id("stButtonGroup").first.get_by_role("radio", name="7").click()
+    page.locator(".cgan-figure figcaption").filter(has_text="7").first.wait_for()
+    settle(page)
+
+
+def compare(page, url: str) -> None:
+    open_page(page, url, "/compare", "Compare epochs")
+
+
+def losses(page, url: str) -> None:
+    open_page(page, url, "/losses", "Loss")
+    page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for()
+    settle(page)
+
+
+def quality(page, url: str) -> None:
+    open_page(page, url, "/quality", "Quality")
+    page.get_by_text("Measured quality per epoch").first.wait_for()
+    set_sidebar_open(page, False)  # room for the quality and loss curves side by side
+    settle(page)
+    # Collapsed, the sidebar leaves a bar at the top that would cover half the title: the title
+    # goes under the bar, the tabs start below it.
+    header = page.get_by_test_id("stHeader").bounding_box()
+    scroll_to(page, page.get_by_role("heading", level=1), y=round(header["y"] + header["height"]), edge="bottom")
+
+
+def quality_hardest(page, url: str) -> None:
+    open_page(page, url, "/quality", "Quality")
+    page.get_by_role("tab", name="Which digits are hardest?").click()
+    page.get_by_text("the classifier rejected").first.wait_for(timeout=180_000)
+    settle(page)
+
+
+def real_vs(page, url: str) -> None:
+    open_page(page, url, "/real_vs", "Real vs")
+    page.get_by_test_id("stButtonGroup").first.get_by_role("radio", name="5").click()
+    settle(page)
+
+
+def interpolation(page, url: str) -> None:
+    """From the controls down to D's verdict on every step and the downloads."""
+    open_page(page, url, "/interpolate", "Interpolation")
+    scroll_to(page, page.get_by_role("heading", level=1), y=0, edge="bottom")
+
+
+def discriminator(page, url: str) -> None:
+    """One generated 7, D's verdict under each of the ten labels."""
+    open_page(page, url, "/discriminator", "The discriminator")
+    page.get_by_test_id("stPlotlyChart").nth(2).wait_for()
+    settle(page)
+    scroll_to(page, page.get_by_test_id("stWidgetLabel").get_by_text("Noise seed", exact=True).first)
+
+
+def discriminator_epochs(page, url: str) -> None:
+    """The same page further down: D's view of real and generated digits across the epochs."""
+    open_page(page, url, "/discriminator", "The discriminator")
+    page.get_by_test_id("stPlotlyChart").nth(2).wait_for()
+    settle(page)
+    scroll_to(page, page.get_by_role("heading", name="D's view across the epochs"))
+
+
+def train(page, url: str) -> None:
+    """The form down to its Start button (not pressed: nothing trains) and the list of runs."""
+    open_page(page, url, "/train", "Train")
+    scroll_to(page, page.get_by_test_id("stWidgetLabel").get_by_text("Model", exact=True).first)
+
+
+def train_recipes(page, url: str) -> None:
+    """The recipes unfolded: the report's, and failures on purpose."""
+    open_page(page, url, "/train", "Train")
+    page.get_by_text("Start from a recipe").click()
+    page.get_by_role("radiogroup", name="Recipe").wait_for()
+    settle(page)
+
+
+# (file name, how to get there), in the order of the README's Screenshots table.
+SHOTS = [
+    ("evolution", evolution),
+    ("generate", generate),
+    ("compare", compare),
+    ("losses", losses),
+    ("quality", quality),
+    ("quality-hardest", quality_hardest),
+    ("real-vs", real_vs),
+    ("interpolation", interpolation),
+    ("discriminator", discriminator),
+    ("discriminator-epochs", discriminator_epochs),
+    ("train", train),
+    ("train-recipes", train_recipes),
+]
+
+
+def problems(page) -> list[str]:
+    """What must not be in a README screenshot."""
+    found = []
+    for test_id in ("stException", "stAlertContentError", "stSpinner", "stSkeleton"):
+        if page.get_by_test_id(test_id).count():
+            found.append(test_id)
+    if "Traceback" in page.inner_text("body"):
+        found.append("a traceback")
+    return found
+
+
+def save_small(png: bytes, path: Path) -> None:
+    """A 256-colour palette without dithering: text and pixel-art digits stay crisp, and a page is
+    a fraction of its RGB size."""
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                             dither=Image.Dither.NONE)
+        small.save(path, optimize=True)
+
+
+def main() -> int:
+    missing = browser_missing()
+    if missing:
+        print(f"screenshots: {missing}", file=sys.stderr)
+        return 1
+    OUT.mkdir(parents=True, exist_ok=True)
+    failed = []
+    with streamlit_server(checkpoints=ROOT / "checkpoints", timeout=180) as url, \
+            chromium_page(WIDTH, HEIGHT) as page:
+        for name, go in SHOTS:
+            go(page, url)
+            page.mouse.move(WIDTH // 2, 2)  # no hover highlight on the last control clicked
+            page.wait_for_timeout(300)
+            wrong = problems(page)
+            path = OUT / f"{name}.png"
+            save_small(page.screenshot(), path)
+            failed += [f"{name}: {what}" for what in wrong]
+            print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.0f} KB"
+                  + (f"  PROBLEM: {', '.join(wrong)}" if wrong else ""))
+    if failed:
+        print("screenshots: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
