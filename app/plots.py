@@ -34,7 +34,7 @@ pio.templates[TEMPLATE] = go.layout.Template(layout=go.Layout(
     hovermode="x unified", hoverlabel=dict(font=dict(size=TEXT_PX)),
     legend=dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top",
                 font=dict(size=TEXT_PX), bgcolor="rgba(255,255,255,0.85)"),
-    margin=dict(l=10, r=10, t=50, b=10),
+    margin=dict(l=10, r=30, t=50, b=10),  # r: room for the last tick's label ("200") at the edge
     xaxis=dict(showgrid=True, gridcolor="#D0D5DD", linecolor="#000000", ticks="outside",
                tickfont=dict(size=TEXT_PX), title=dict(font=dict(size=LABEL_PX), standoff=8),
                automargin=True, zeroline=False),

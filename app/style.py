@@ -9,6 +9,10 @@ CSS = """
 [data-testid="stButtonGroup"] button[aria-checked="true"] { background: #0B4F9C !important; }
 [data-testid="stButtonGroup"] button[aria-checked="true"] p { color: #FFFFFF; font-weight: 700; }
 [data-testid="stMainBlockContainer"] { padding: 1.6rem 1.5rem 2rem 1.5rem; max-width: 100%; }
+/* Streamlit's top bar is opaque while the sidebar is closed and would hide the page's title under
+   it: see through it, and let clicks through to the page except on its own buttons. */
+header[data-testid="stHeader"] { background: transparent; pointer-events: none; }
+header[data-testid="stHeader"] button, header[data-testid="stHeader"] a { pointer-events: auto; }
 [data-testid="stMainBlockContainer"] h1 { padding-top: 0; padding-bottom: 0.4rem; font-size: 2rem; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {
   font-size: 1rem; line-height: 1.45; }
@@ -18,7 +22,8 @@ CSS = """
 [data-testid="stWidgetLabel"] p, [data-testid="stButton"] button p { white-space: normal; }
 [data-testid="stButton"] button { min-height: 2.3rem; }
 /* The epoch jump buttons: compact, so 1 20 50 75 200 sit on one line beside the grid. */
-[class*="_jumps"] button { min-height: 2rem; padding: 0.1rem 0.55rem; }
+[class*="_jumps"] button { min-height: 2rem; padding: 0.1rem 0.5rem; }
+[class*="_jumps"][data-testid="stHorizontalBlock"], [class*="_jumps"] { gap: 0.4rem !important; }
 /* Digit, column and speed choices wrap onto a second line rather than scroll out of sight. */
 [data-testid="stButtonGroup"] div { flex-wrap: wrap; }
 [class*="st-key-"][class*="_digit"] [data-testid="stButtonGroup"] button { padding: 0 0.62rem; }

@@ -83,6 +83,14 @@ def nothing_clipped(page) -> None:
     assert clipped == [], clipped
 
 
+def title_visible(page) -> None:
+    """The page's title is not under Streamlit's top bar (opaque while the sidebar is closed)."""
+    title = box(page.get_by_role("heading", level=1).first)
+    bar = page.get_by_test_id("stHeader")
+    colour = bar.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert title["top"] >= box(bar)["bottom"] or colour == "rgba(0, 0, 0, 0)", (title, colour)
+
+
 def open_page(page, title: str, heading: str) -> None:
     page.get_by_role("link", name=title, exact=True).click()
     page.get_by_role("heading", level=1).filter(has_text=heading).wait_for()
@@ -129,9 +137,11 @@ def test_the_lecture_on_a_projector(served, width, height, capsys):
         settle(page)
         assert caption(page) == "Epoch 80"
         open_rect = grid_fits(page, "grid, sidebar open")
+        rows = set()
         for epoch in ("1", "20", "50", "75", "80"):
             button = page.get_by_role("button", name=epoch, exact=True)
-            inside(page, button, f"jump button {epoch}")
+            rows.add(round(inside(page, button, f"jump button {epoch}")["top"]))
+        assert len(rows) == 1, f"the jump buttons sit in one row: {rows}"
         for epoch in ("1", "20", "50", "75"):
             page.get_by_role("button", name=epoch, exact=True).click()
             page.locator(".cgan-figure figcaption").filter(has_text=f"Epoch {epoch}").wait_for()
@@ -140,6 +150,7 @@ def test_the_lecture_on_a_projector(served, width, height, capsys):
         nothing_clipped(page)
         set_sidebar(page, False)
         closed_rect = grid_fits(page, "grid, sidebar closed")
+        title_visible(page)
         shot(page, width, "2-evolution-sidebar-closed")
         set_sidebar(page, True)
         print(f"{width}x{height}: grid {open_rect['width']:.0f}x{open_rect['height']:.0f} px "
@@ -238,6 +249,7 @@ def test_the_lecture_on_a_projector(served, width, height, capsys):
 
         # Step 8 (the Train page itself is walked in test_browser_train.py) and step 9.
         open_page(page, "Train", "Train")
+        inside(page, page.get_by_role("button", name="Start training"), "Start on the first screen")
         shot(page, width, "8-train")
         start = time.perf_counter()
         page.get_by_test_id("stSidebarNavLink").filter(has_text="Quality").click()

@@ -112,6 +112,8 @@ def test_quality_and_loss_charts_readable(server, output_dir, width, height):
         texts = check_charts(page, width)
         titles = [t["text"] for chart in texts for t in chart if "gtitle" in t["cls"]]
         assert titles == ["Measured quality per epoch", "D and G loss per epoch"]
+        for chart in texts:  # the last epoch is named on both epoch axes, not hidden at the edge
+            assert "200" in [t["text"] for t in chart if "xtick" in t["cls"]], chart
         first = page.locator("[data-testid='stPlotlyChart']:visible").first.bounding_box()
         assert first["y"] + first["height"] <= height, "the quality curves must be on the first screen"
         page.screenshot(path=str(output_dir / f"quality-curves-{width}.png"))
@@ -136,6 +138,7 @@ def test_quality_and_loss_charts_readable(server, output_dir, width, height):
         texts = check_charts(page, width)
         labels = [t["text"] for t in texts[0]]
         assert "D and G loss per epoch" in labels and any(s.startswith("log 4") for s in labels)
+        assert "200" in [t["text"] for t in texts[0] if "xtick" in t["cls"]]
         page.screenshot(path=str(output_dir / f"losses-{width}.png"))
         assert page.get_by_test_id("stException").count() == 0
 

@@ -287,9 +287,12 @@ def start_form(devices: list[str]) -> None:
                         help="Saved beside the raw weights at every kept epoch; an average of many "
                              "steps often draws cleaner digits. Off in the report's recipe.")
             field_error("ema")
-        st.caption(quality_caption(model))
-        st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
-                              key="train_start", on_click=start_from_form)
+        start, note = st.columns([1, 3], vertical_alignment="center")  # one row: Start stays on screen
+        with start:
+            st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
+                                  key="train_start", on_click=start_from_form)
+        with note:
+            st.caption(quality_caption(model))
         field_error("capacity")
         field_error("start")
 
@@ -573,10 +576,8 @@ with common.page_errors():
     seen = what_pages_see(all_jobs)
     running = seen[0]
     st.fragment(run_every=REFRESH_SECONDS if running else None)(started_banner)()
-    st.markdown(
-        "Start a short run, keep talking, and watch its epochs arrive here and on the other pages. "
-        "Training runs in the background: closing this tab does not stop it."
-    )
+    st.markdown("Start a short run and watch its epochs arrive on every page; it trains in the "
+                "background, so closing this tab does not stop it.")
     start_form(jobs.available_devices())
     st.subheader("Training runs")
     limit = jobs.max_jobs()
