@@ -28,6 +28,7 @@ REJECTED_SHOWN = 24
 NEIGHBOURS = 6
 SUGGESTED = 4  # epochs pre-selected for "Evaluate now"
 TABS = ("Curves", "Which digits are hardest?", "Is it copying?")
+MARKED_POINTS = 40  # curves with more measurements than this are drawn without a dot per point
 
 st.title("Quality")
 # The headline figures must read from the back of the hall; a pair of charts shares a row where
@@ -100,13 +101,16 @@ def quality_figure(records, real: dict | None) -> go.Figure:
         points = [(r.epoch, pick(r)) for r in records if pick(r) is not None]
         x = [e for e, _ in points]
         epochs += x
+        # A dot per measurement while they are few (a short run's, so each one can be seen to
+        # arrive); a line alone for many, where 200 dots would only blur the curve.
+        mode = "lines+markers" if len(points) <= MARKED_POINTS else "lines"
         figure.add_trace(go.Scatter(
             x=x, y=[100 * m["accuracy"] for _, m in points], name=f"Accuracy{suffix}",
-            mode="lines+markers", line=dict(color=plots.GREEN, width=3, dash=dash),
+            mode=mode, line=dict(color=plots.GREEN, width=3, dash=dash),
             hovertemplate="%{y:.1f}%"), secondary_y=False)
         figure.add_trace(go.Scatter(
             x=x, y=[m["frechet"] for _, m in points], name=f"Fréchet{suffix}",
-            mode="lines+markers", line=dict(color=plots.ORANGE, width=3, dash=dash),
+            mode=mode, line=dict(color=plots.ORANGE, width=3, dash=dash),
             hovertemplate="%{y:.2f}"), secondary_y=True)
     if real is not None and epochs:
         span = [min(epochs), max(epochs)]
