@@ -35,7 +35,8 @@ runs every 5th, 1.0 = real handwriting; accuracy; one thread of the shared 2-cor
     the cDCGAN at width 0.125 on 6,400 images, batch 64 (4 s an epoch here)
     report's lr 2e-4                     0.33 0.58 0.77 0.87, accuracy 10-14 %
     lr 2e-3 / 1e-2 / 3e-2                0.87-0.97 / 0.80-0.99 / 0.80-0.98, accuracy 31-61 %
-    lr 2e-3: G's rate 5x / 20x D's       0.83-0.97 / 0.64-0.92; --d-lr-scale 0.1: 0.68-0.91
+    lr 2e-3: G's rate 5x / 20x D's       0.83-0.97 / 0.64-0.92
+    lr 2e-3, --d-lr-scale 0.1 / 5 / 20   0.68-0.91 / 0.68-0.99 / 0.69-0.97, accuracy 29-67 %
     lr 2e-3 / 5e-3 / 1e-2, beta1 0.9/0.9/0.8   0.74-1.01 / 0.34-1.00 / 0.44-1.02
     lr 2e-3, batch 8 on 1,600 images     0.87-0.98, accuracy 25-51 %
 
