@@ -113,10 +113,6 @@ def quality(page, url: str) -> None:
     page.get_by_text("Measured quality per epoch").first.wait_for()
     set_sidebar_open(page, False)  # room for the quality and loss curves side by side
     settle(page)
-    # Collapsed, the sidebar leaves a bar at the top that would cover half the title: the title
-    # goes under the bar, the tabs start below it.
-    header = page.get_by_test_id("stHeader").bounding_box()
-    scroll_to(page, page.get_by_role("heading", level=1), y=round(header["y"] + header["height"]), edge="bottom")
 
 
 def quality_hardest(page, url: str) -> None:
