@@ -69,7 +69,7 @@ FIELD_LABELS = {
     "model": "Model", "epochs": "Epochs", "batch_size": "Batch size", "lr": "Learning rate",
     "beta1": "Adam beta1", "beta2": "Adam beta2", "seed": "Seed", "width": "Width",
     "limit": "Training images", "keep": "Weights kept", "metrics_every": "Quality every",
-    "metrics_samples": "Quality samples per digit",
+    "metrics_samples": "Quality samples per digit", "g_steps": "G steps per D step",
     "ema": "Weight average",
 }
 
@@ -207,13 +207,14 @@ class JobRequest:
     beta1: float | None = None  # None: the model's own (the report's 0.5)
     ema: float = 0.0  # decay of the generator's weight average (0: none)
     metrics_samples: int = QUALITY_SAMPLES  # samples of each digit per quality measurement
+    g_steps: int = 1  # generator steps per discriminator step (1: the report's)
 
     def config(self) -> TrainConfig:
         given = {} if self.beta1 is None else {"beta1": self.beta1}
         return TrainConfig(
             model=self.model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
             seed=self.seed, width=self.width, limit=self.limit, metrics_every=self.metrics_every,
-            metrics_samples=self.metrics_samples, ema=self.ema, **given,
+            metrics_samples=self.metrics_samples, ema=self.ema, g_steps=self.g_steps, **given,
         )
 
     def problems(self, root: str | Path | None = None, devices: list[str] | None = None) -> dict[str, str]:
@@ -254,6 +255,8 @@ class JobRequest:
             args += ["--beta1", repr(float(self.beta1))]
         if self.ema:
             args += ["--ema", repr(float(self.ema))]
+        if self.g_steps != 1:
+            args += ["--g-steps", str(self.g_steps)]
         return args + ["--out", str(path)]
 
 

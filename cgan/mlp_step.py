@@ -141,7 +141,7 @@ class MlpStep:
         g_in_d / g_in_g: (B, Z+C) noise with one-hot labels for the D step (the real batch's
         labels) and for the G step. Adds the two losses to d_sum and g_sum."""
         b, p = self.batch, IMAGE_PIXELS
-        d, g = self.discriminator, self.generator
+        d = self.discriminator
 
         # Discriminator step: D(real) and D(G(z_d, y)) in one pass; gradients for D only.
         d_in = self.d_in
@@ -160,8 +160,14 @@ class MlpStep:
         torch.mm(grad_pre1.t(), d_in, out=d.hidden.weight.grad)
         torch.sum(grad_pre1, 0, out=d.hidden.bias.grad)
         self.opt_d()
+        self.generator_step(g_in_g, g_sum)
 
-        # Generator step: non-saturating softplus(-D(G(z_g, y_g))).mean(); gradients for G only.
+    @torch.no_grad()
+    def generator_step(self, g_in_g: torch.Tensor, g_sum) -> None:
+        """The generator's step alone: non-saturating softplus(-D(G(z_g, y_g))).mean(), gradients
+        for G only; adds its loss to g_sum."""
+        b, p = self.batch, IMAGE_PIXELS
+        d, g = self.discriminator, self.generator
         d_in_g = self.d_in_g
         fake = d_in_g[:, :p]
         self._generate(g_in_g, fake)

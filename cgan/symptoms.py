@@ -9,7 +9,9 @@ an empty list when the numbers look healthy:
   fake apart, so G's gradient carries almost no signal);
 * **learning rate too high**: the losses jump up and down from epoch to epoch instead of settling;
 * **mode collapse**: the samples' diversity (1.0 = as varied as real digits) has fallen well
-  below its best, to a low value: the generator draws the same few digits over and over.
+  below its best, to a low value: the generator draws the same few digits over and over; or it
+  stays very low while the discriminator is at chance (D's loss near log 4, G's near log 2): the
+  generator draws one picture for every input and D cannot tell it from real digits.
 
 The thresholds are chosen so that the report's CGAN and cDCGAN (the shipped runs) read healthy at
 every epoch, while each failure above shows within a few epochs of starting.
@@ -29,6 +31,9 @@ JUMPS = 0.3  # mean epoch-to-epoch change / mean level above this: not settling
 TURNS = 2  # ... with at least this many changes of direction in the window
 COLLAPSED = 0.5  # mean diversity below this ...
 FALLEN = 0.7  # ... and below this share of its best so far
+STUCK = 0.3  # mean diversity below this at the last two measurements ...
+D_AT_CHANCE = 1.3  # ... while D's loss is near log 4 = 1.39 (it cannot tell real from fake)
+G_AT_CHANCE = 0.85  # ... and G's near log 2 = 0.69
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,20 @@ def learning_rate_too_high(epochs, d, g) -> Symptom | None:
 
 
 def mode_collapse(records) -> Symptom | None:
-    points = [(r.epoch, mean_diversity(r.metrics)) for r in records]
-    points = [(e, v) for e, v in points if v is not None]
-    if len(points) < 2:
+    measured = [(r, mean_diversity(r.metrics)) for r in records]
+    measured = [(r, v) for r, v in measured if v is not None]
+    if len(measured) < 2:
         return None
+    if all(v < STUCK and float(r.d_loss) >= D_AT_CHANCE and float(r.g_loss) <= G_AT_CHANCE
+           for r, v in measured[-2:]):
+        record, latest = measured[-1]
+        return Symptom("mode_collapse", int(record.epoch), (
+            f"Mode collapse: the generator draws the same picture for every noise and every label "
+            f"(diversity {latest:.2f}; 1.0 = as varied as real handwriting), and the discriminator "
+            f"cannot tell it from real digits (its loss, {float(record.d_loss):.2f}, sits near log 4 "
+            "= 1.39). G has found one picture this D accepts and stopped exploring; a stronger D, "
+            "or fewer generator steps per D step, restores the game."))
+    points = [(r.epoch, v) for r, v in measured]
     epoch, latest = points[-1]
     best_epoch, best = max(points[:-1], key=lambda p: p[1])
     if latest >= COLLAPSED or latest >= FALLEN * best:

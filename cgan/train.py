@@ -46,6 +46,7 @@ EXIT_STOPPED = 130
 MAX_EPOCHS = 100_000
 MAX_WIDTH = 4.0
 MAX_D_LR_SCALE = 100.0
+MAX_G_STEPS = 10
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 WARMUP_ITERATIONS = 3  # eager iterations before CUDA graph capture (they train for real)
 
@@ -66,6 +67,7 @@ class TrainConfig:
     metrics_samples: int = QUALITY_SAMPLES  # samples of each digit per quality measurement
     ema: float = 0.0  # decay of the generator's weight average per iteration (0 = none: the report's recipe)
     d_lr_scale: float = 1.0  # D's Adam learning rate = lr x this (1 = the report's recipe)
+    g_steps: int = 1  # generator steps per discriminator step (1 = the report's recipe)
 
     @classmethod
     def for_model(cls, model: str, **overrides) -> TrainConfig:
@@ -122,6 +124,8 @@ class TrainConfig:
             problems["ema"] = "must be a number from 0 (off) up to (not including) 1, e.g. 0.999"
         if not (_real(self.d_lr_scale) and 0 < self.d_lr_scale <= MAX_D_LR_SCALE):
             problems["d_lr_scale"] = f"must be a number more than 0 and at most {MAX_D_LR_SCALE:g} (1 = the same as G)"
+        if not _whole(self.g_steps, 1, MAX_G_STEPS):
+            problems["g_steps"] = f"must be a whole number from 1 (the report) to {MAX_G_STEPS}"
         if not _whole(self.metrics_every, 0, MAX_EPOCHS):
             problems["metrics_every"] = f"must be a whole number from 0 (never) to {MAX_EPOCHS:,}"
         if not _whole(self.metrics_samples, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES):
@@ -218,9 +222,11 @@ class Trainer:
         self.y_g = torch.zeros(self.n_batches, b, dtype=torch.long, device=device)
         self.d_sum = torch.zeros((), device=device)
         self.g_sum = torch.zeros((), device=device)
+        self.g_extra_sum = torch.zeros((), device=device)  # losses of the extra generator steps
         self.step_index = torch.zeros(1, dtype=torch.long, device=device)
         self.graph = None
-        self.use_graph = device.type == "cuda" and self.n_batches > WARMUP_ITERATIONS
+        # (Several generator steps per D step run eagerly: the captured graph is the report's step.)
+        self.use_graph = device.type == "cuda" and self.n_batches > WARMUP_ITERATIONS and config.g_steps == 1
         # On a CPU the thread count is measured, not assumed (cgan.threads); only where that
         # cannot change the arithmetic, so a run is the same whatever the machine's load.
         self.tuner = None
@@ -230,7 +236,12 @@ class Trainer:
         self.grid_z, self.grid_labels = fixed_grid_inputs(config.seed)
 
     # -- one iteration ----------------------------------------------------------------------
-    def _iteration(self, x, y, z_d, z_g, y_g) -> None:
+    def extra_g_batches(self, i: int) -> list[int]:
+        """Which of the epoch's generator draws the extra generator steps of iteration i use
+        (--g-steps): the next ones in the plan, so the report's random stream stays as it is."""
+        return [(i + k) % self.n_batches for k in range(1, self.config.g_steps)]
+
+    def _iteration(self, x, y, z_d, z_g, y_g, extra_g=()) -> None:
         generator, discriminator = self.generator, self.discriminator
         # Discriminator: real batch with its labels, generated batch with the same labels.
         with torch.no_grad():
@@ -246,14 +257,20 @@ class Trainer:
         self.opt_d.step()
         # Generator: labels drawn from all ten digits; D's weights need no gradient here.
         discriminator.requires_grad_(False)
-        g_loss = F.softplus(-discriminator(generator(z_g, y_g), y_g)).mean()
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
+        g_loss = self._generator_step(z_g, y_g)
+        for z, labels in extra_g:  # --g-steps: more generator steps against the same D
+            self._generator_step(z, labels)
         discriminator.requires_grad_(True)
         self.d_sum.add_(d_loss.detach())
         self.g_sum.add_(g_loss.detach())
         self._average()
+
+    def _generator_step(self, z, y) -> torch.Tensor:
+        g_loss = F.softplus(-self.discriminator(self.generator(z, y), y)).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        return g_loss
 
     def _average(self) -> None:
         if self.ema is not None:
@@ -269,12 +286,15 @@ class Trainer:
 
     def _eager_iteration(self, i: int) -> None:
         index = self.perm[i]
-        self._iteration(self.images[index], self.labels[index], self.z_d[i], self.z_g[i], self.y_g[i])
+        extra = [(self.z_g[k], self.y_g[k]) for k in self.extra_g_batches(i)]
+        self._iteration(self.images[index], self.labels[index], self.z_d[i], self.z_g[i], self.y_g[i], extra)
 
     def _fast_iteration(self, i: int) -> None:
         real_in = self.step.d_in[: self.config.batch_size]
         torch.index_select(self.real_table, 0, self.perm[i], out=real_in)
         self.step(real_in, self.g_in_d[i], self.g_in_g[i], self.d_sum, self.g_sum)
+        for k in self.extra_g_batches(i):  # their losses are not reported: one G loss per step
+            self.step.generator_step(self.g_in_g[k], self.g_extra_sum)
         self._average()
 
     def _graph_iteration(self) -> None:
@@ -644,6 +664,8 @@ def build_parser() -> OneLineParser:
                    "per iteration, e.g. 0.999 (default 0: off, the report's recipe)")
     p.add_argument("--d-lr-scale", type=float,
                    help="the discriminator's learning rate as a multiple of --lr (default 1: the same)")
+    p.add_argument("--g-steps", type=int,
+                   help="generator steps per discriminator step (default 1: the report's)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument(
         "--out", type=Path, help="run directory (default checkpoints/MODEL-sSEED, or under $CGAN_CHECKPOINTS)"

@@ -112,6 +112,8 @@ BAD_INPUTS = [
     (dict(seed=-3), "Seed", "Seed: must be a whole number from 0 to"),
     (dict(beta1=1.0), "Adam beta1", "Adam beta1: must be a number from 0 up to (not including) 1"),
     (dict(model="cdcgan", width=0.0), "Width", "Width: must be a number more than 0"),
+    (dict(g_steps=0), "G steps per D step", "G steps per D step: must be a whole number from 1"),
+    (dict(g_steps=11), "G steps per D step", "from 1 (the report) to 10"),
     (dict(model="cdcgan", width=9.0), "Width", "Width: must be a number more than 0"),
 ]
 
@@ -131,7 +133,7 @@ def test_each_bad_input_is_named_beside_its_field_and_starts_nothing(root):
         assert len(page.error) == 1, [e.value for e in page.error]  # only that field complains
         assert sorted(p.name for p in root.iterdir()) == ["taken"]  # no run folder, no job record
     # Put right, the same form starts a job and the messages go.
-    fill(page, "fresh", "cgan")
+    fill(page, "fresh", "cgan", g_steps=1)
     press(page, "train_start")
     assert not page.error
     assert jobs.get_job("fresh", root).active

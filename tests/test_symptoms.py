@@ -75,6 +75,17 @@ def test_mode_collapse_from_falling_diversity():
     assert names(history(d, g, [0.1, 0.2, 0.3, 0.35, None, 0.4, None, 0.45])) == []
 
 
+def test_mode_collapse_with_the_discriminator_at_chance():
+    # Diversity never rises while D's loss sits near log 4 and G's near log 2: one picture for all.
+    found = diagnose(history([2.06, 1.52, 1.47, 1.44], [1.18, 0.81, 0.76, 0.73], [0.11, 0.14, 0.13, 0.18]))
+    assert [s.name for s in found] == ["mode_collapse"]
+    assert "same picture for every noise and every label" in found[0].sentence and "log 4" in found[0].sentence
+    # The report's own first epochs: as little diversity, but D and G far from chance.
+    assert names(history([0.97, 1.05, 1.07], [1.65, 1.60, 1.55], [0.09, 0.12, 0.13])) == []
+    # A D at chance with varied samples is the healthy end of the report's run.
+    assert names(history([1.30, 1.30, 1.31], [0.86, 0.86, 0.85], [0.86, 0.87, 0.86])) == []
+
+
 def test_nan_loss_is_divergence():
     d, g = healthy_losses(8)
     g[5] = math.nan

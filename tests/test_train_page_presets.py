@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def form(page, model: str = "cgan") -> dict:
             return page.checkbox(key=f"train_{model}_ema").value
         return page.number_input(key=f"train_{model}_{name}").value
 
-    return {name: value(name) for name in ("epochs", "lr", "beta1", "limit", "batch_size", "seed", "ema")}
+    names = ("epochs", "lr", "beta1", "limit", "batch_size", "seed", "ema") + (("g_steps",) if model == "cgan" else ())
+    return {name: value(name) for name in names}
 
 
 def notes(page) -> list[str]:
@@ -51,7 +53,7 @@ def test_each_recipe_is_offered_with_its_sentence_and_fills_the_form(root):
     assert picker.options == [item.title for item in choices()]
     assert list(picker.proto.captions) == [item.description for item in choices()]
     assert form(page) == dict(epochs=10, lr="0.001", beta1=0.5, limit=10_000, batch_size=150, seed=0,
-                              ema=False)
+                              ema=False, g_steps=1)
 
     for item in choices():
         picker = page.radio(key="train_preset")
@@ -61,7 +63,7 @@ def test_each_recipe_is_offered_with_its_sentence_and_fills_the_form(root):
         assert page.radio(key="train_model").value == "cgan"
         assert form(page) == dict(epochs=config.epochs, lr=f"{config.lr:g}", beta1=config.beta1,
                                   limit=config.limit, batch_size=config.batch_size, seed=0,
-                                  ema=False), item.name
+                                  ema=False, g_steps=config.g_steps), item.name
     assert form(page)["lr"] == "0.05" and RECIPE.config().lr == 1e-3
     page.radio(key="train_model").set_value("cdcgan").run()
     page.radio(key="train_preset").set_value("discriminator-wins").run()
@@ -95,6 +97,24 @@ def test_discriminator_wins_started_from_the_page_is_named_while_it_trains_and_a
     run = Run(root / "d-wins")
     epoch = run.weight_epochs()[-1]
     assert run.load_generator(epoch, averaged=True) is not None  # the average was kept
+
+
+def test_the_mode_collapse_recipe_reaches_the_trainer(root):
+    page = open_page()
+    page.radio(key="train_preset").set_value("mode-collapse").run()
+    assert page.number_input(key="train_cgan_g_steps").value == 5
+    assert page.number_input(key="train_cgan_limit").value is None  # all 60,000 images
+    page.text_input(key="train_name").input("collapse")
+    press(page, "train_start")
+    assert not page.error
+    arguments = Run(root / "collapse").status()["arguments"]
+    assert arguments[arguments.index("--g-steps") + 1] == "5" and "--limit" not in arguments
+    run, deadline = Run(root / "collapse"), time.time() + 60
+    while not run.exists():  # the trainer writes the run's configuration as it starts
+        assert time.time() < deadline, run.status()
+        time.sleep(0.2)
+    assert run.config()["g_steps"] == 5
+    jobs.stop("collapse", root)
 
 
 def test_a_healthy_run_gets_a_health_check_line_and_no_warning(root):

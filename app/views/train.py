@@ -115,8 +115,10 @@ def request_from_form() -> tuple[jobs.JobRequest | None, dict[str, str]]:
     lr = parse_lr(value("lr"))
     if lr is None:
         return None, {"lr": "Learning rate: must be a number more than 0 and at most 1 (e.g. 0.001)."}
-    missing = {name: f"{label}: a whole number is needed." for name, label in
-               (("epochs", "Epochs"), ("batch_size", "Batch size"), ("seed", "Seed")) if value(name) is None}
+    whole = [("epochs", "Epochs"), ("batch_size", "Batch size"), ("seed", "Seed")]
+    if model == "cgan":
+        whole.append(("g_steps", "G steps per D step"))
+    missing = {name: f"{label}: a whole number is needed." for name, label in whole if value(name) is None}
     if missing:
         return None, missing
     if value("beta1") is None:
@@ -135,6 +137,7 @@ def request_from_form() -> tuple[jobs.JobRequest | None, dict[str, str]]:
         limit=limit,
         beta1=float(value("beta1")),
         ema=EMA_DECAY if value("ema") else 0.0,
+        g_steps=int(value("g_steps")) if model == "cgan" else 1,
     )
     # A run started here measures its quality as it trains, as often as costs at most a fifth
     # of its training time (on fewer samples when a short run could not show its curves grow).
@@ -188,7 +191,7 @@ def form_defaults(model: str) -> dict:
     """The form's first values for `model`: the report's numerics over a quick run."""
     defaults = get_model(model).defaults
     return dict(epochs=QUICK_EPOCHS, lr=f"{defaults.lr:g}", limit=QUICK_IMAGES, seed=0,
-                batch_size=defaults.batch_size, beta1=defaults.beta1, ema=False)
+                batch_size=defaults.batch_size, beta1=defaults.beta1, ema=False, g_steps=1)
 
 
 def apply_preset() -> None:
@@ -199,7 +202,8 @@ def apply_preset() -> None:
     config = preset(name).config()
     st.session_state[MODEL_KEY] = config.model
     values = dict(epochs=config.epochs, lr=f"{config.lr:g}", limit=config.limit,
-                  batch_size=config.batch_size, beta1=config.beta1, ema=config.ema > 0)
+                  batch_size=config.batch_size, beta1=config.beta1, ema=config.ema > 0,
+                  g_steps=config.g_steps)
     for field, value in values.items():
         st.session_state[field_key(config.model, field)] = value
     st.session_state.pop(ERRORS_KEY, None)
@@ -269,13 +273,19 @@ def start_form(devices: list[str]) -> None:
         with second[2]:
             st.selectbox("Device", devices, key=DEVICE_KEY)
             field_error("device")
-        if model == "cdcgan":
-            with second[3]:
+        with second[3]:
+            if model == "cdcgan":
                 st.number_input("Width", value=1.0, step=0.125, format="%g",
                                 key=field_key(model, "width"),
                                 help="Scales the channels: 1 = the report's 256/128; 0.25 trains "
                                      "much faster.")
                 field_error("width")
+            else:
+                st.number_input("G steps per D step", min_value=None, step=1,
+                                key=field_key(model, "g_steps"),
+                                help="How many times the generator trains for each step of the "
+                                     "discriminator (the report: 1). More lets G outrun D.")
+                field_error("g_steps")
         name, average = st.columns(2, vertical_alignment="bottom")
         with name:
             st.text_input("Run name", key=NAME_KEY, max_chars=64,
