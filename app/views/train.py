@@ -89,8 +89,9 @@ def measure_text(every: int, epochs: int | None = None, per_digit: int = QUALITY
     samples = "" if per_digit == QUALITY_SAMPLES else f" on {per_digit:,} samples of each digit"
     if epochs is not None and every >= epochs:
         return f"Quality (accuracy, Fréchet distance) is measured{samples} after the last epoch"
-    return (f"Quality (accuracy, Fréchet distance) is measured{samples} every {every} epoch"
-            f"{'s' * (every != 1)} and after the last")
+    if every == 1:
+        return f"Quality (accuracy, Fréchet distance) is measured{samples} after every epoch"
+    return f"Quality (accuracy, Fréchet distance) is measured{samples} every {every} epochs and after the last"
 
 
 # ---------------------------------------------------------------------------------------------
