@@ -109,8 +109,8 @@ def test_the_mode_collapse_recipe_reaches_the_trainer(root):
     assert not page.error
     arguments = Run(root / "collapse").status()["arguments"]
     assert arguments[arguments.index("--g-steps") + 1] == "5" and "--limit" not in arguments
-    assert ("measured on 250 samples of each digit after every epoch, so its Quality curves grow"
-            in " ".join(c.value for c in page.caption))
+    shown = " ".join(c.value for c in page.caption)
+    assert "measured on 250 samples of each digit after every epoch (for 60,000 images" in shown, shown
     run, deadline = Run(root / "collapse"), time.time() + 60
     while not run.exists():  # the trainer writes the run's configuration as it starts
         assert time.time() < deadline, run.status()
