@@ -41,7 +41,8 @@ pio.templates[TEMPLATE] = go.layout.Template(layout=go.Layout(
     yaxis=dict(showgrid=True, gridcolor="#D0D5DD", linecolor="#000000", ticks="outside",
                tickfont=dict(size=TEXT_PX), title=dict(font=dict(size=LABEL_PX), standoff=8),
                automargin=True, zeroline=False),
-    annotationdefaults=dict(font=dict(size=TEXT_PX, color="#000000")),
+    # A light box behind each note, so it reads where a curve runs through it.
+    annotationdefaults=dict(font=dict(size=TEXT_PX, color="#000000"), bgcolor="rgba(255,255,255,0.85)"),
     bargap=0.25,
 ))
 
