@@ -19,7 +19,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the end-to-end tests' server and browser helpers
 
-from browser_support import browser_missing, chromium_page, streamlit_server, wait_for_app  # noqa: E402
+from browser_support import (  # noqa: E402
+    browser_missing, chromium_page, set_sidebar, streamlit_server, wait_for_app,
+)
 
 OUT = ROOT / "docs" / "screenshots"
 WIDTH, HEIGHT = 1280, 720
@@ -44,7 +46,7 @@ def settle(page) -> None:
 def open_page(page, url: str, path: str, heading: str) -> None:
     page.goto(url + path)
     page.get_by_role("heading", level=1).filter(has_text=heading).wait_for(timeout=180_000)
-    set_sidebar_open(page, True)
+    set_sidebar(page, True)
     settle(page)
 
 
@@ -65,22 +67,6 @@ def scroll_to(page, locator, y: int = 16, edge: str = "top") -> None:
         [y, edge],
     )
     page.wait_for_timeout(300)
-
-
-def set_sidebar_open(page, open_: bool) -> None:
-    sidebar = page.get_by_test_id("stSidebar")
-    if (sidebar.get_attribute("data-collapsed") == "false") == open_:
-        return
-    if open_:
-        page.get_by_role("button", name="Expand sidebar").click()
-    else:
-        sidebar.hover()
-        page.get_by_role("button", name="Collapse sidebar").click(force=True)
-    page.wait_for_function(
-        f"""() => document.querySelector('[data-testid="stSidebar"]')
-                 .getAttribute('data-collapsed') === '{str(not open_).lower()}'"""
-    )
-    page.wait_for_timeout(800)  # the sidebar's slide
 
 
 def evolution(page, url: str) -> None:
@@ -111,7 +97,7 @@ def losses(page, url: str) -> None:
 def quality(page, url: str) -> None:
     open_page(page, url, "/quality", "Quality")
     page.get_by_text("Measured quality per epoch").first.wait_for()
-    set_sidebar_open(page, False)  # room for the quality and loss curves side by side
+    set_sidebar(page, False)  # room for the quality and loss curves side by side
     settle(page)
 
 

@@ -111,6 +111,23 @@ def wait_for_app(page, timeout: float = 60_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
 
 
+def set_sidebar(page, open_: bool) -> None:
+    """Open or close the sidebar and wait for its slide to end."""
+    sidebar = page.get_by_test_id("stSidebar")
+    if (sidebar.get_attribute("data-collapsed") == "false") == open_:
+        return
+    if open_:
+        page.get_by_role("button", name="Expand sidebar").click()
+    else:
+        sidebar.hover()
+        page.get_by_role("button", name="Collapse sidebar").click(force=True)
+    page.wait_for_function(
+        f"""() => document.querySelector('[data-testid="stSidebar"]')
+                 .getAttribute('data-collapsed') === '{str(not open_).lower()}'"""
+    )
+    page.wait_for_timeout(800)  # the sidebar's slide
+
+
 def browser_missing() -> str | None:
     """Why a real-browser test cannot run here, or None when it can."""
     try:

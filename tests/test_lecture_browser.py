@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 
-from browser_support import ROOT, chromium_page, streamlit_server, wait_for_app
+from browser_support import ROOT, chromium_page, set_sidebar, streamlit_server, wait_for_app
 from test_browser import MISSING
 
 SIZES = [(1280, 720), (1920, 1080)]
@@ -99,22 +99,6 @@ def open_page(page, title: str, heading: str) -> None:
 
 def caption(page) -> str:
     return page.locator(".cgan-figure figcaption").first.inner_text().strip()
-
-
-def set_sidebar(page, open_: bool) -> None:
-    sidebar = page.get_by_test_id("stSidebar")
-    if (sidebar.get_attribute("data-collapsed") == "false") == open_:
-        return
-    if open_:
-        page.get_by_role("button", name="Expand sidebar").click()
-    else:
-        sidebar.hover()
-        page.get_by_role("button", name="Collapse sidebar").click(force=True)
-    page.wait_for_function(
-        f"""() => document.querySelector('[data-testid="stSidebar"]')
-                 .getAttribute('data-collapsed') === '{str(not open_).lower()}'"""
-    )
-    page.wait_for_timeout(800)  # the sidebar's slide
 
 
 def grid_fits(page, what: str) -> dict:

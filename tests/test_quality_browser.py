@@ -90,7 +90,7 @@ def test_cold_quality_page_from_the_launcher(output_dir):
     started = time.perf_counter()
     with streamlit_server(checkpoints=ROOT / "checkpoints", launcher=True) as url:
         listening = time.perf_counter() - started
-        log = next(ROOT.glob(f"test-output/streamlit-{url.rsplit(':', 1)[1]}.log")).read_text()
+        log = (ROOT / "test-output" / f"streamlit-{url.rsplit(':', 1)[1]}.log").read_text()
         assert "Loading torch and the app's modules ... " in log
         with chromium_page(1280, 720) as page:
             cold = curves_seconds(page, url)
