@@ -52,10 +52,7 @@ def through_the_app(root: Path, name: str) -> float:
     from cgan import jobs
     from cgan.runs import Run
 
-    request = jobs.JobRequest(name=name, limit=10_000)  # the Train page's defaults
-    plan = jobs.measure_plan(request.model, 10_000, 1.0, request.epochs)
-    request = jobs.JobRequest(name=name, limit=10_000, metrics_every=plan.every,
-                              metrics_samples=plan.per_digit)
+    request = jobs.JobRequest(name=name, limit=10_000).with_quality_plan()  # the Train page's defaults
     started = time.perf_counter()
     jobs.start(request, root=root, max_running=1)
     run = Run(root / name)

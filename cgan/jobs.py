@@ -38,6 +38,7 @@ limit and launches, and while a delete removes a run. (Older versions kept job r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import math
 import os
@@ -216,6 +217,11 @@ class JobRequest:
             seed=self.seed, width=self.width, limit=self.limit, metrics_every=self.metrics_every,
             metrics_samples=self.metrics_samples, ema=self.ema, g_steps=self.g_steps, **given,
         )
+
+    def with_quality_plan(self) -> JobRequest:
+        """This request measuring its quality as a run started from the app does (measure_plan)."""
+        plan = measure_plan(self.model, self.limit or TRAIN_IMAGES, self.width, self.epochs)
+        return dataclasses.replace(self, metrics_every=plan.every, metrics_samples=plan.per_digit)
 
     def problems(self, root: str | Path | None = None, devices: list[str] | None = None) -> dict[str, str]:
         """Field -> one line: the training configuration's own check (TrainConfig.problems),
@@ -632,11 +638,9 @@ def _check_session(all_jobs: list[Job], session: str | None) -> None:
 
 def estimated_seconds(request: JobRequest) -> float:
     """How long a request should train, from the seconds per epoch and per measurement above."""
-    scale = cdcgan_cost(request.width) if request.model == "cdcgan" else 1.0
-    images = request.limit or TRAIN_IMAGES
-    epoch = EPOCH_SECONDS_PER_10K.get(request.model, 0.3) * scale * images / 10_000
+    epoch, measure = _seconds(request.model, request.limit or TRAIN_IMAGES, request.width,
+                              request.metrics_samples)
     measures = request.epochs / request.metrics_every + 1 if request.metrics_every else 0
-    measure = MEASURE_SECONDS.get(request.model, 1.3) * scale * request.metrics_samples / QUALITY_SAMPLES
     return request.epochs * epoch + measures * measure
 
 

@@ -163,9 +163,9 @@ class MlpStep:
         self.generator_step(g_in_g, g_sum)
 
     @torch.no_grad()
-    def generator_step(self, g_in_g: torch.Tensor, g_sum) -> None:
+    def generator_step(self, g_in_g: torch.Tensor, g_sum=None) -> None:
         """The generator's step alone: non-saturating softplus(-D(G(z_g, y_g))).mean(), gradients
-        for G only; adds its loss to g_sum."""
+        for G only; adds its loss to g_sum, when given."""
         b, p = self.batch, IMAGE_PIXELS
         d, g = self.discriminator, self.generator
         d_in_g = self.d_in_g
@@ -174,7 +174,8 @@ class MlpStep:
         d_in_g[:, p:].copy_(g_in_g[:, NOISE_DIM:])
         logit = self._discriminate(d_in_g)
         u = torch.neg(logit, out=self.u[:b])
-        g_sum.add_(F.softplus(u).sum(), alpha=1.0 / b)
+        if g_sum is not None:
+            g_sum.add_(F.softplus(u).sum(), alpha=1.0 / b)
         grad_logit = torch.sigmoid(u, out=self.d_grad_logit[:b]).mul_(-1.0 / b)
         grad_pre1 = self._grad_d_hidden(grad_logit)
         grad_fake = torch.mm(grad_pre1, d.hidden.weight[:, :p], out=self.g_grad_fake)

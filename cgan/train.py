@@ -222,7 +222,6 @@ class Trainer:
         self.y_g = torch.zeros(self.n_batches, b, dtype=torch.long, device=device)
         self.d_sum = torch.zeros((), device=device)
         self.g_sum = torch.zeros((), device=device)
-        self.g_extra_sum = torch.zeros((), device=device)  # losses of the extra generator steps
         self.step_index = torch.zeros(1, dtype=torch.long, device=device)
         self.graph = None
         # (Several generator steps per D step run eagerly: the captured graph is the report's step.)
@@ -294,7 +293,7 @@ class Trainer:
         torch.index_select(self.real_table, 0, self.perm[i], out=real_in)
         self.step(real_in, self.g_in_d[i], self.g_in_g[i], self.d_sum, self.g_sum)
         for k in self.extra_g_batches(i):  # their losses are not reported: one G loss per step
-            self.step.generator_step(self.g_in_g[k], self.g_extra_sum)
+            self.step.generator_step(self.g_in_g[k])
         self._average()
 
     def _graph_iteration(self) -> None:

@@ -142,8 +142,7 @@ def request_from_form() -> tuple[jobs.JobRequest | None, dict[str, str]]:
     )
     # A run started here measures its quality as it trains, as often as costs at most a fifth
     # of its training time (on fewer samples when a short run could not show its curves grow).
-    plan = jobs.measure_plan(model, limit or TRAIN_IMAGES, width, request.epochs)
-    return dataclasses.replace(request, metrics_every=plan.every, metrics_samples=plan.per_digit), {}
+    return request.with_quality_plan(), {}
 
 
 def is_repeat(request: jobs.JobRequest) -> bool:
