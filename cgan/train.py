@@ -758,7 +758,14 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda line: print(line, flush=True)  # noqa: E731
     try:
         state = train(config, run, device, resume=args.resume, data_dir=args.data_dir, stop=stop, log=log)
-    except (MnistError, RunError) as exc:
+    except MnistError as exc:
+        # No MNIST here: a launched run (status "queued" or "starting", written by cgan.jobs) says
+        # so itself, with the whole reason; a plain command line leaves no folder behind.
+        if run.status().get("state") in ("queued", "starting"):
+            run.write_status("failed", message=str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
