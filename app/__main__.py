@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["CGAN_ALLOW_NETWORK"] = "1"
     print(f"The app: http://127.0.0.1:{args.port}"
           + ("  (and this machine's addresses on the network)" if args.network else ""), flush=True)
+    if args.network:  # the lecturer's controls from any device: a new secret, shown here only
+        from app import access
+
+        os.environ[access.KEY_ENV] = key = access.new_key()
+        print("The lecturer's link (Start, Stop, Delete from any device; keep it private):",
+              access.lecturer_link(args.port, key), flush=True)
     os.chdir(ROOT)  # Streamlit reads .streamlit/config.toml from the folder it starts in
     # Torch and the app's modules load before the server listens, not in the first visitor's page.
     print("Loading torch and the app's modules ...", end=" ", flush=True)
