@@ -49,6 +49,7 @@ from app.loaders import (  # noqa: F401
 from app.selection import (  # noqa: F401
     PREFERRED_RUN,
     RUN_KEY,
+    averaged_choice,
     current_run,
     default_run_name,
     describe,

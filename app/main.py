@@ -59,6 +59,7 @@ with st.sidebar, common.page_errors():
     chosen = common.sidebar_run_picker()
     common.sidebar_jobs()
     common.presentation_toggle()
+    common.averaged_choice(chosen)
     if chosen is not None and common.training_state(chosen) == "running":
         common.follow_training(chosen)
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app.loaders import AVERAGED_KEY, epochs, file_key, history, weight_epochs
 from cgan import jobs
-from cgan.runs import Run, RunError, checkpoints_root, list_runs
+from cgan.runs import Run, RunError, check_run_name, checkpoints_root, list_runs
 
 PREFERRED_RUN = "cgan-report"
 RUN_KEY = "run"  # st.session_state key of the run picked in the sidebar
@@ -49,25 +49,36 @@ def _done(run: Run) -> int | None:
         return None
 
 
-def waiting_state(name: str | None) -> str | None:
-    """"queued" or "starting" for a run that was launched but has no configuration yet (the
-    sidebar cannot list it, yet it is no gone run: its first epoch is on the way); else None."""
+def pending_state(name: str | None) -> str | None:
+    """What a chosen run without a configuration yet is doing: "queued" or "starting" (launched,
+    its first epoch on the way), "failed" (its trainer ended before writing anything), "empty" (a
+    folder and nothing else yet); None when there is no such folder (the run is gone)."""
     if not name:
         return None
     try:
+        check_run_name(name)
+    except ValueError:
+        return None
+    if not (checkpoints_root() / name).is_dir():
+        return None
+    try:
         job = jobs.get_job(name)
-    except (ValueError, jobs.JobError):
-        return None
-    if job is None or job.run.exists():
-        return None
+    except (ValueError, OSError, jobs.JobError):
+        job = None
+    if job is None:
+        return "empty"
     if job.queued:
         return "queued"
-    return "starting" if job.active else None
+    if job.active:
+        return "starting"
+    return "failed" if job.state == "failed" else "empty"
 
 
-WAITING_NOTES = {
+PENDING_NOTES = {
     "queued": "Queued: it starts when a training slot frees (see the Train page).",
     "starting": "Starting: its first epoch shows here as soon as it is done.",
+    "failed": "Its trainer stopped before the first epoch: the Train page says why.",
+    "empty": "No epoch yet.",
 }
 
 
@@ -158,41 +169,46 @@ def sidebar_jobs() -> None:
     jobs()
 
 
-def sidebar_run_picker() -> Run | None:
-    """The sidebar's run chooser, shared by every page; the choice is kept in session state."""
+def _options(chosen: str | None) -> tuple[list[str], dict[str, Run], str | None]:
+    """(run names to offer, the runs by name, the chosen run's pending state). A chosen run that
+    was launched but has no configuration yet stays on offer, first."""
     all_runs = runs()
-    names = [run.name for run in all_runs]
     by_name = {run.name: run for run in all_runs}
-    chosen = st.session_state.get(RUN_KEY)
-    # A run started a moment ago (queued, or its trainer still starting) keeps its place.
-    waiting = waiting_state(chosen) if chosen not in names else None
-    if waiting:
+    names = list(by_name)
+    pending = pending_state(chosen) if chosen is not None and chosen not in by_name else None
+    if pending:
         names = [chosen, *names]
+    return names, by_name, pending
+
+
+def sidebar_run_picker() -> Run | None:
+    """The sidebar's run chooser, shared by every page; the choice is kept in session state and in
+    the address (?run=NAME), so a reopened tab shows the same run. Its options are run names, never
+    labels that change with the run's state: a run going from queued to starting to training to
+    finished stays chosen."""
+    chosen = st.session_state.get(RUN_KEY)
+    names, by_name, pending = _options(chosen)
     if not names:
         st.session_state.pop(RUN_KEY, None)
         st.sidebar.info(f"No runs yet in {checkpoints_root()}.")
         return None
     if chosen not in names:
         if chosen is not None:
-            gone = not (checkpoints_root() / str(chosen)).exists()
-            st.sidebar.warning(f"Run {chosen} is gone." if gone else
-                               f"Run {chosen} did not start: the Train page says why.")
+            st.sidebar.warning(f"Run {chosen} is gone.")
         st.session_state[RUN_KEY] = default_run_name(names)
-    name = st.sidebar.selectbox(
-        "Run", names, key=RUN_KEY,
-        format_func=lambda option: f"{option} ({waiting})" if waiting and option == chosen else option,
-    )
-    if waiting and name == chosen:
-        st.sidebar.caption(WAITING_NOTES[waiting])
+    name = st.sidebar.selectbox("Run", names, key=RUN_KEY, bind="query-params")
+    if name not in by_name:
+        st.sidebar.caption(PENDING_NOTES[pending or "empty"])
         return Run(checkpoints_root() / name)
     run = by_name[name]
     st.sidebar.caption(describe(run))
-    averaged_choice(run)
     return run
 
 
-def averaged_choice(run: Run) -> None:
+def averaged_choice(run: Run | None) -> None:
     """For a run trained with weight averaging: draw samples from the averaged generator."""
+    if run is None:
+        return
     try:
         averaging = bool(run.config().get("ema"))
     except RunError:
@@ -226,11 +242,10 @@ def follow_training(run: Run, every_seconds: float = 3.0) -> None:
 
 def current_run() -> Run | None:
     """The run picked in the sidebar, or None after saying why there is none."""
-    names = [run.name for run in runs()]
     name = st.session_state.get(RUN_KEY)
-    waiting = waiting_state(name) if name not in names else None
-    if waiting:
-        st.info(f"Run {name}: {WAITING_NOTES[waiting]}")
+    names, by_name, pending = _options(name)
+    if pending:
+        st.info(f"Run {name}: {PENDING_NOTES[pending]}")
         return None
     if not names:
         st.info(
@@ -238,9 +253,9 @@ def current_run() -> Run | None:
             "`python -m cgan.train --out checkpoints/NAME`."
         )
         return None
-    if name not in names:
+    if name not in by_name:
         name = default_run_name(names)
-    return Run(checkpoints_root() / name)
+    return by_name[name]
 
 
 def require_epochs(run: Run, with_weights: bool = False) -> list[int]:

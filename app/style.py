@@ -34,6 +34,16 @@ header[data-testid="stHeader"] button, header[data-testid="stHeader"] a { pointe
 .cgan-figure { margin: 0; text-align: center; min-width: 0; }
 .cgan-figure img { display: block; margin: 0 auto; max-width: 100%; max-height: var(--fit-height);
   width: auto; height: auto; image-rendering: auto; }
+/* A compact page list, so the run picker, the jobs training now and the presentation toggle sit on
+   a 720-pixel projector's first screen below it. */
+[data-testid="stSidebarHeader"] { height: 2.75rem; min-height: 0; padding-top: 0.5rem; padding-bottom: 0;
+  margin-bottom: 0; }
+[data-testid="stSidebarNavItems"] { padding-top: 0; padding-bottom: 0.2rem; }
+[data-testid="stSidebarNavItems"] li { margin: 0; }
+[data-testid="stSidebarNavLink"] { min-height: 0; height: 1.95rem; padding-top: 0; padding-bottom: 0; }
+[data-testid="stSidebarNavSeparator"] { margin: 0.15rem 0; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+[data-testid="stSidebarUserContent"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
 .cgan-figure figcaption { font-size: 1.05rem; font-weight: 700; color: #000; margin: 0.15rem 0; }
 </style>
 """

@@ -162,4 +162,5 @@ def symptom_notes(records, training: bool, run_name: str) -> None:
             st.info(f"**Note on {run_name}:** {symptom.sentence}", icon=":material/info:")
     if not found and training and records:
         st.caption(f"Health check at epoch {records[-1].epoch}: no sign of a failing game "
-                   "(discriminator winning, mode collapse, learning rate too high).")
+                   "(discriminator winning, mode collapse, learning rate too high) or of labels "
+                   "not yet learned.")

@@ -15,7 +15,7 @@ import uuid
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import common
+from app import common, plots
 from app.widgets import symptom_notes
 from cgan import jobs
 from cgan.limits import QUALITY_SAMPLES, TRAIN_IMAGES
@@ -443,15 +443,15 @@ def readable_log(text: str) -> str:
 
 
 def loss_chart(job: jobs.Job) -> go.Figure:
+    """D and G loss per epoch, in the app's chart template; the x axis spans the whole run."""
     epochs = [r.epoch for r in job.history]
     figure = go.Figure()
-    figure.add_scatter(x=epochs, y=[r.d_loss for r in job.history], name="D loss", mode="lines+markers")
-    figure.add_scatter(x=epochs, y=[r.g_loss for r in job.history], name="G loss", mode="lines+markers")
-    figure.update_layout(
-        height=220, margin=dict(l=10, r=10, t=10, b=10), hovermode="x unified",
-        legend=dict(orientation="h", y=1.12, x=0), xaxis_title="epoch", yaxis_title="loss",
-        xaxis=dict(range=[0.5, max(job.epochs_total, 1) + 0.5]),
-    )
+    figure.add_scatter(x=epochs, y=[r.d_loss for r in job.history], name="D loss", mode="lines+markers",
+                       line=dict(width=3, color=plots.BLUE))
+    figure.add_scatter(x=epochs, y=[r.g_loss for r in job.history], name="G loss", mode="lines+markers",
+                       line=dict(width=3, color=plots.ORANGE))
+    plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss", height=320)
+    figure.update_xaxes(range=[0.5, max(job.epochs_total, 1) + 0.5])
     return figure
 
 
@@ -475,7 +475,7 @@ def show_job(job: jobs.Job) -> None:
                 f"Epoch {last.epoch}: **D loss {last.d_loss:.3f}** · **G loss {last.g_loss:.3f}** · "
                 f"{last.epoch_seconds:.1f} s of training"
             )
-            st.plotly_chart(loss_chart(job), key=f"train_losses_{job.name}", width="stretch")
+            plots.show(loss_chart(job), key=f"train_losses_{job.name}")
             # The Loss curves page's words: a warning while it trains, a note once it is done.
             symptom_notes(job.history, training=job.active, run_name=job.name)
         with st.expander("Trainer output (last lines)"):
