@@ -59,9 +59,11 @@ averaged generator weights of an epoch follow its generator weights.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import subprocess
@@ -223,11 +225,13 @@ def _holds_code(path: Path) -> bool:
 
 
 def parse_keep(spec: str) -> KeepPolicy:
-    """'all' | 'last' | comma list of N, A-B, everyK (e.g. '1-10,every5,20,50,75')."""
+    """'all' | 'last' | comma list of N, A-B, everyK (e.g. '1-10,every5,20,50,75').
+
+    Ranges are held as their ends, never spelled out, so 1-10000000000 costs a few bytes."""
     spec = spec.strip().lower()
     if spec in ("", "all"):
         return KeepPolicy(keep_all=True)
-    epochs: set[int] = set()
+    ranges: list[tuple[int, int]] = []
     every: list[int] = []
     for token in spec.split(","):
         token = token.strip()
@@ -243,32 +247,41 @@ def parse_keep(spec: str) -> KeepPolicy:
                 lo, hi = (int(t) for t in token.split("-", 1))
                 if lo < 1 or hi < lo:
                     raise ValueError
-                epochs.update(range(lo, hi + 1))
+                ranges.append((lo, hi))
             else:
                 value = int(token)
                 if value < 1:
                     raise ValueError
-                epochs.add(value)
+                ranges.append((value, value))
         except ValueError:
             raise ValueError(
-                f"bad keep token {token!r}: use all, last, N, A-B or everyK (e.g. 1-10,every5,75)"
+                f"bad keep token {token[:40]!r}: use all, last, N, A-B or everyK (e.g. 1-10,every5,75)"
             ) from None
-    return KeepPolicy(keep_all=False, epochs=frozenset(epochs), every=tuple(every))
+    return KeepPolicy(keep_all=False, ranges=_merged(ranges), every=tuple(sorted(set(every))))
+
+
+def _merged(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Inclusive ranges, sorted, with overlapping or touching ones joined."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return tuple(merged)
 
 
 @dataclass(frozen=True)
 class KeepPolicy:
     keep_all: bool = True
-    epochs: frozenset = frozenset()
+    ranges: tuple = ()  # inclusive (first, last) epoch ranges, sorted and disjoint
     every: tuple = ()
 
     def keeps(self, epoch: int, final_epoch: int) -> bool:
-        return (
-            self.keep_all
-            or epoch == final_epoch
-            or epoch in self.epochs
-            or any(epoch % step == 0 for step in self.every)
-        )
+        if self.keep_all or epoch == final_epoch or any(epoch % step == 0 for step in self.every):
+            return True
+        place = bisect.bisect_right(self.ranges, (epoch, math.inf))
+        return place > 0 and self.ranges[place - 1][0] <= epoch <= self.ranges[place - 1][1]
 
 
 # ---------------------------------------------------------------------------------------------
