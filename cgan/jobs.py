@@ -53,7 +53,8 @@ from pathlib import Path
 
 from cgan.limits import MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.runs import (
-    EpochRecord, Run, RunError, check_run_name, checkpoints_root, process_start_time,
+    EpochRecord, Run, RunError, check_existing_run_name, check_run_name, checkpoints_root,
+    is_trainer_of, open_lock_file, process_start_time, signal_trainer, write_failure,
 )
 from cgan.train import TrainConfig
 
@@ -81,6 +82,17 @@ class JobError(RuntimeError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class JobNameError(JobError, ValueError):
+    """A name that is no run folder's (a control character, a path, a hidden name)."""
+
+
+def _existing_name(name: str) -> str:
+    try:
+        return check_existing_run_name(name)
+    except ValueError as exc:
+        raise JobNameError(f"{str(exc)[0].upper()}{str(exc)[1:]}.", field="name") from None
 
 
 def jobs_backend() -> str:
@@ -326,13 +338,17 @@ def _launch_process(run: Run, arguments: list[str], device: str, append: bool) -
                 start_new_session=True,  # its own session: no signal from the app's terminal reaches it
             )
     except OSError as exc:
-        raise JobError(f"Could not start the trainer: {exc.strerror or exc}") from None
+        raise JobError(f"Could not start the trainer: {write_failure(exc, run.path)}.") from None
     _adopt(process)
     # The trainer needs seconds to import torch before it writes its own status.
-    run.write_status(
-        "starting", pid=process.pid, pid_started=process_start_time(process.pid),
-        arguments=arguments, device=device, launched_at=launched_at,
-    )
+    try:
+        run.write_status(
+            "starting", pid=process.pid, pid_started=process_start_time(process.pid),
+            arguments=arguments, device=device, launched_at=launched_at,
+        )
+    except RunError as exc:  # a full disk: a trainer nobody could follow must not go on
+        process.kill()
+        raise JobError(f"Could not start the trainer: {exc}.") from None
     return process
 
 
@@ -447,7 +463,7 @@ class Job:
                 total = run.config().get("epochs")
             except RunError:
                 total = None
-        self.epochs_total = int(_number(total))
+        self.epochs_total = int(min(max(_number(total), 0), 10**9))
         self.returncode = None if self.active else _exit_status(self.pid)
         self.session = status.get("session") if isinstance(status.get("session"), str) else None
         self.queued_at = _number(status.get("queued_at"))
@@ -535,10 +551,12 @@ class RaySnapshot:
 
 
 def _number(value) -> float:
+    """A finite number from a file's field, else 0."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 def _created_at(job: Job) -> float:
@@ -557,8 +575,14 @@ def _created_at(job: Job) -> float:
 def _locked(root: Path):
     """One start, resume or delete at a time across threads and app processes (flock is per
     open file, so threads of one process exclude each other too)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_NAME, "a") as lock:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = open_lock_file(root / LOCK_NAME)
+    except OSError as exc:
+        raise JobError(f"{write_failure(exc, root)}.") from None
+    except RunError as exc:
+        raise JobError(f"{exc}.") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -606,8 +630,10 @@ def _estimate_queue(all_jobs: list[Job], limit: int) -> None:
 
 
 def get_job(name: str, root: str | Path | None = None) -> Job | None:
-    check_run_name(name)
-    run = Run(_root(root) / name)
+    """The job of the run folder `name` (any folder name: a run made at a terminal may have
+    spaces in it), or None when there is no such run; JobNameError for a name that is no
+    folder's (a control character, a path)."""
+    run = Run(_root(root) / _existing_name(name))
     if not (run.config_path.exists() or run.status_path.exists()):
         return None
     return Job.read(run)
@@ -670,15 +696,20 @@ def start(
             raise JobError(
                 f"A run named {request.name} already exists: choose another name.", field="name"
             ) from None
-        run.write_status(
-            "queued", arguments=request.arguments(run.path), device=request.device,
-            queued_at=time.time(), epochs_total=request.epochs, session=session,
-            estimated_seconds=round(estimated_seconds(request), 1),
-        )
+        except OSError as exc:
+            raise JobError(f"Could not start {request.name}: {write_failure(exc, root)}.") from None
         try:
+            run.write_status(
+                "queued", arguments=request.arguments(run.path), device=request.device,
+                queued_at=time.time(), epochs_total=request.epochs, session=session,
+                estimated_seconds=round(estimated_seconds(request), 1),
+            )
             _start_queued(root, list_jobs(root), max_running)
-        except JobError:
-            shutil.rmtree(run.path, ignore_errors=True)  # the launch log may already be there
+        except BaseException as exc:
+            shutil.rmtree(run.path, ignore_errors=True)  # nothing of it stays to block the name
+            if isinstance(exc, (RunError, OSError)):
+                reason = write_failure(exc, root) if isinstance(exc, OSError) else str(exc)
+                raise JobError(f"Could not start {request.name}: {reason}.") from None
             raise
     job = Job.read(run)
     job.returncode = None if job.active or job.queued else _exit_status(job.pid)
@@ -723,7 +754,10 @@ def cancel(name: str, root: str | Path | None = None) -> None:
         if job.submission_id:
             from cgan import ray_jobs
 
-            job.run.request_stop()
+            try:
+                job.run.request_stop()
+            except RunError as exc:
+                raise JobError(str(exc)) from None
             ray_jobs.stop(job.submission_id)
             if not job.run.is_unstarted():  # a node took it meanwhile: Ray's stop ends it there
                 raise JobError(f"{name} had just started; it stops after the epoch it is training.")
@@ -749,8 +783,13 @@ def resume(name: str, root: str | Path | None = None, max_running: int | None = 
             arguments = job.arguments
         else:
             raise JobError(f"{name} has no configuration to continue from; delete it.")
-        job.run.clear_stop_request()
-        _launch(job.run, arguments, device, append=True)
+        try:
+            job.run.clear_stop_request()
+            _launch(job.run, arguments, device, append=True)
+        except OSError as exc:
+            raise JobError(f"Could not resume {name}: {write_failure(exc, job.run.path)}.") from None
+        except RunError as exc:
+            raise JobError(f"Could not resume {name}: {exc}.") from None
     return Job.read(job.run)
 
 
@@ -779,12 +818,17 @@ def stop(name: str, root: str | Path | None = None) -> Job:
         if _on_ray() and job.message:  # a trainer on another node, and Ray does not answer
             raise JobError(f"{name} cannot be stopped now: {job.message}")
         raise JobError(f"{name} is starting; press Stop again in a moment.")
-    if job.run.stop_requested() is None:
-        job.run.request_stop()
+    # Signalled only if that pid is this run's trainer (start time and command line): status.json
+    # may name any process. signal_trainer checks again on the pinned process.
+    if not is_trainer_of(job.pid, job.pid_started, job.run.path):
+        raise JobError(f"{name}: process {job.pid} named in its status is not this run's "
+                       "`python -m cgan.train`; nothing was signalled.")
     try:
-        os.kill(job.pid, signal.SIGTERM)
-    except ProcessLookupError:  # it ended between the check and the signal
-        pass
+        if job.run.stop_requested() is None:
+            job.run.request_stop()
+    except RunError as exc:
+        raise JobError(str(exc)) from None
+    signal_trainer(job.pid, job.pid_started, job.run.path, signal.SIGTERM)  # False: it just ended
     return job.refresh()
 
 
@@ -798,15 +842,31 @@ def delete(name: str, root: str | Path | None = None) -> None:
         if job.slimmed:
             raise JobError(f"{name} is a shipped run; delete it by hand if you mean to.")
         path = job.run.path
+        if path.is_symlink():
+            raise JobError(f"{name} is a link to {os.readlink(path)}, not a run folder of {root}; "
+                           "remove the link, or delete its run by hand.")
         if path.parent.resolve() != root.resolve():
             raise JobError(f"{name}: its run is not in {root}; delete it by hand.")
         if job.active:
             raise JobError(f"{name} is {job.state}: stop it before deleting it.")
+        failures: list[str] = []
+
+        def note(_function, failed_path, error) -> None:
+            error = error[1] if isinstance(error, tuple) else error
+            failures.append(f"{failed_path}: {getattr(error, 'strerror', None) or error}")
+
         try:
-            with job.run.trainer_lock():  # no trainer may start in it while it goes
-                shutil.rmtree(path, ignore_errors=True)
-        except RunError:
-            raise JobError(f"{name} is running: stop it before deleting it.") from None
+            with job.run.trainer_lock(writing=False):  # no trainer may start in it while it goes
+                if sys.version_info >= (3, 12):
+                    shutil.rmtree(path, onexc=note)
+                else:
+                    shutil.rmtree(path, onerror=note)
+        except RunError as exc:
+            if "already being trained" in str(exc):
+                raise JobError(f"{name} is running: stop it before deleting it.") from None
+            raise JobError(f"Could not delete {name}: {exc}.") from None
+        if path.exists() or path.is_symlink():
+            raise JobError(f"Could not delete all of {name}: {failures[0] if failures else 'it is back'}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -822,15 +882,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["poll", "list"])
     args = parser.parse_args(argv)
-    if args.command == "poll":
-        for name in start_queued():
-            print(f"started {name}")
-        return 0
-    for job in list_jobs():
-        where = f" (place {job.place}, starts in about {job.starts_in:.0f} s)" if job.queued else ""
-        print(f"{job.name}: {job.state}, epoch {job.epochs_done} of {job.epochs_total}{where}")
+    try:
+        jobs_backend()  # a wrong setting is one line before anything is read or started
+        if args.command == "poll":
+            for name in start_queued():
+                print(f"started {name}")
+            return 0
+        for job in list_jobs():
+            where = f" (place {job.place}, starts in about {job.starts_in:.0f} s)" if job.queued else ""
+            print(f"{job.name}: {job.state}, epoch {job.epochs_done} of {job.epochs_total}{where}")
+            if job.message:
+                print(f"  {job.message.splitlines()[0][:200]}")
+    except (JobError, RunError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {write_failure(exc, _root(None))}", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run as the module cgan.jobs, not as __main__: cgan.ray_jobs raises cgan.jobs.JobError, and
+    # under `python -m` this file would otherwise be a second module with a second JobError class
+    # that its handlers do not catch.
+    from cgan.jobs import main as module_main
+
+    raise SystemExit(module_main())

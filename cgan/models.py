@@ -17,6 +17,16 @@ from torch import nn
 NOISE_DIM = 100
 NUM_CLASSES = 10
 IMAGE_PIXELS = 28 * 28
+MAX_WIDTH = 4.0  # widest channel factor a network is built with (1 = the report's size)
+
+
+def check_width(width) -> float:
+    """`width` as a float if a network can be built with it (more than 0, at most MAX_WIDTH);
+    else ValueError in one line, before any memory is asked for."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= MAX_WIDTH:
+        shown = repr(width)[:40] if isinstance(width, (int, float, str)) else type(width).__name__
+        raise ValueError(f"width {shown}: must be a number more than 0 and at most {MAX_WIDTH:g}")
+    return float(width)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,9 @@ class ModelFamily:
     name: str
     description: str
     defaults: TrainDefaults
+    # Whether training it gives the same bits whatever torch's thread count (matrix products
+    # only, under MKL's strict mode); convolutions (oneDNN) split their sums by thread.
+    thread_count_free: bool = True
 
     @staticmethod
     def generator(width: float = 1.0) -> nn.Module:
@@ -109,11 +122,11 @@ class CGAN(ModelFamily):
 
     @staticmethod
     def generator(width: float = 1.0) -> nn.Module:
-        return MlpGenerator(hidden=max(1, round(128 * width)))
+        return MlpGenerator(hidden=max(1, round(128 * check_width(width))))
 
     @staticmethod
     def discriminator(width: float = 1.0) -> nn.Module:
-        return MlpDiscriminator(hidden=max(1, round(128 * width)))
+        return MlpDiscriminator(hidden=max(1, round(128 * check_width(width))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,11 +188,12 @@ class CDCGAN(ModelFamily):
     name = "cdcgan"
     description = "the convolutional cDCGAN the report compares against (width scales channels)"
     defaults = TrainDefaults(batch_size=100, lr=2e-4, epochs=20)
+    thread_count_free = False
 
     @staticmethod
     def generator(width: float = 1.0) -> nn.Module:
-        return ConvGenerator(width)
+        return ConvGenerator(check_width(width))
 
     @staticmethod
     def discriminator(width: float = 1.0) -> nn.Module:
-        return ConvDiscriminator(width)
+        return ConvDiscriminator(check_width(width))

@@ -61,14 +61,18 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import fcntl
+import io
 import json
 import math
 import os
 import re
+import stat
 import subprocess
 import tempfile
 import time
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +83,7 @@ import numpy as np
 import torch
 
 from cgan.images import png_bytes, read_gray_png, tile
-from cgan.models import get_model
+from cgan.models import check_width, get_model
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -119,15 +123,137 @@ class EpochRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> EpochRecord:
+        """The record in a history line; ValueError (or KeyError, TypeError) when it is not one:
+        an epoch that is not a whole number from 1, times that are not finite and >= 0, metrics
+        that are not an object of bounded depth. Losses may be anything a float holds (a diverged
+        run's are inf or nan)."""
+        epoch = data["epoch"]
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+            raise ValueError(f"epoch {epoch!r}")
+        epoch_seconds = _seconds(data["epoch_seconds"])
+        metrics = data.get("metrics")
+        if metrics is not None and not (isinstance(metrics, dict) and _shallow(metrics, METRICS_DEPTH)):
+            raise ValueError("metrics")
         return cls(
-            epoch=int(data["epoch"]),
-            d_loss=float(data["d_loss"]),
-            g_loss=float(data["g_loss"]),
-            epoch_seconds=float(data["epoch_seconds"]),
-            wall_seconds=float(data.get("wall_seconds", data["epoch_seconds"])),
-            finished_at=float(data.get("finished_at", 0.0)),
-            metrics=data.get("metrics"),
+            epoch=epoch,
+            d_loss=_float(data["d_loss"]),
+            g_loss=_float(data["g_loss"]),
+            epoch_seconds=epoch_seconds,
+            wall_seconds=_seconds(data.get("wall_seconds", epoch_seconds)),
+            finished_at=_seconds(data.get("finished_at", 0.0)),
+            metrics=metrics,
         )
+
+
+METRICS_DEPTH = 4  # {"averaged": {"diversity": [...]}} is 3 levels deep
+
+
+def _float(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _seconds(value) -> float:
+    seconds = _float(value)
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"{value!r} is not a time")
+    return seconds
+
+
+def _shallow(value, levels: int) -> bool:
+    """Whether lists and objects nest at most `levels` deep in `value`."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list):
+        return True
+    return levels > 0 and all(_shallow(item, levels - 1) for item in value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files that may be anything: only regular files, never blocking, never unbounded
+
+# What a reader loads at most from one file of a run; a bigger file is damage, not data.
+JSON_CAP = 1 << 20  # config.json, status.json
+HISTORY_CAP = 256 << 20  # history.jsonl: 100,000 epochs with their quality figures fit
+GRID_CAP = 16 << 20  # a 280x280 PNG is under 100 kB
+TENSORS_CAP = 8 << 30  # weights and last.pt (a width-4 cDCGAN's resume state is about 1 GB)
+
+
+def open_regular(path: Path, cap: int):
+    """`path` opened for reading as a binary file object, if it is a regular file of at most
+    `cap` bytes (links followed). Never blocks: a FIFO, a device or a socket is refused without
+    reading it. FileNotFoundError when it is missing, IsADirectoryError for a folder, RunError
+    (one line) for anything else that is not a file to read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
+            raise FileNotFoundError(errno.ENOENT, exc.strerror, str(path)) from None
+        raise RunError(f"{path}: unreadable ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise RunError(f"{path}: {_kind(info.st_mode)}, expected a file (damaged run)")
+        if info.st_size > cap:
+            raise RunError(f"{path}: damaged: {info.st_size:,} bytes, more than a run's file holds "
+                           f"({cap:,} at most)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path, cap: int) -> bytes:
+    """The bytes of the regular file `path` (see open_regular), at most `cap` of them."""
+    with open_regular(path, cap) as f:
+        data = f.read(cap + 1)
+    if len(data) > cap:  # it grew while it was read
+        raise RunError(f"{path}: damaged: more than {cap:,} bytes")
+    return data
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def loads_json(data: bytes, path: Path):
+    """JSON text as Python values; ValueError (one line) for text that is not JSON, including
+    nesting too deep to read."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(f"{path.name}: nested too deeply") from None
+
+
+def open_lock_file(path: Path):
+    """The lock file `path`, created if missing, opened for flock: a regular file in its folder
+    (not a link to one elsewhere, not a FIFO), or RunError in one line."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunError(f"{path}: a link, expected the lock file itself") from None
+        raise RunError(f"{path.parent}: cannot be written ({exc.strerror or exc})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise RunError(f"{path}: {_kind(info.st_mode)}, expected a lock file")
+    return os.fdopen(fd, "a")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,21 +283,29 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def save_tensors_atomic(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    # Serialised in memory first: a failed disk write is then an OSError that says why (a full
+    # disk), not a serialiser's internal assertion.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_tensors(path: Path, map_location: str | torch.device = "cpu") -> Any:
     """torch.load that never runs code from the file: weights_only=True, errors as RunError."""
     try:
-        # torch warns about foreign pickle protocols on the way to refusing them; the RunError
-        # below is the one line the user needs.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=True)
+        file = open_regular(path, TENSORS_CAP)  # a FIFO or /dev/zero is refused, unread
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
     except IsADirectoryError:
         raise RunError(f"{path}: a folder, expected a file") from None
+    try:
+        # torch warns about foreign pickle protocols on the way to refusing them; the RunError
+        # below is the one line the user needs.
+        with file, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(file, map_location=map_location, weights_only=True)
+    except MemoryError:
+        raise RunError(f"{path}: damaged: it asks for more memory than there is") from None
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if _holds_code(path):
@@ -196,14 +330,16 @@ def _holds_code(path: Path) -> bool:
     import zipfile
 
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
-                if name is None:
-                    return False
-                data = archive.read(name)
-        else:
-            data = Path(path).read_bytes()
+        with open_regular(path, TENSORS_CAP) as file:
+            if zipfile.is_zipfile(file):
+                with zipfile.ZipFile(file) as archive:
+                    name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                    if name is None:
+                        return False
+                    data = archive.read(name)
+            else:
+                file.seek(0)
+                data = file.read()
         imported: list[str] = []
         strings: list[str] = []
         for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
@@ -295,7 +431,7 @@ def grid_to_png_bytes(images: np.ndarray) -> bytes:
 
 def read_grid_png(path: Path) -> np.ndarray:
     try:
-        array = read_gray_png(path)
+        array = read_gray_png(read_regular(path, GRID_CAP))
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
     except IsADirectoryError:
@@ -377,12 +513,15 @@ class Run:
     # -- reading --------------------------------------------------------------------------
     def config(self) -> dict:
         try:
-            data = json.loads(self.config_path.read_text())
+            data = loads_json(read_regular(self.config_path, JSON_CAP), self.config_path)
         except FileNotFoundError:
             raise RunError(f"{self.path}: not a run (no config.json)") from None
+        except IsADirectoryError:
+            raise RunError(f"{self.config_path}: a folder, expected a file (damaged run)") from None
         except (OSError, ValueError) as exc:
-            raise RunError(f"{self.config_path}: unreadable ({exc})") from None
-        if not isinstance(data, dict) or "model" not in data:
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise RunError(f"{self.config_path}: unreadable ({reason})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("model"), str):
             raise RunError(f"{self.config_path}: not a run configuration")
         return data
 
@@ -393,7 +532,7 @@ class Run:
     def _read_history(self) -> tuple[list[EpochRecord], bool]:
         """(records up to the first bad line, whether every line was good)."""
         try:
-            text = self.history_path.read_bytes().decode("utf-8")
+            text = read_regular(self.history_path, HISTORY_CAP).decode("utf-8")
         except FileNotFoundError:
             return [], True
         except IsADirectoryError:
@@ -408,11 +547,11 @@ class Run:
         lines = [line for line in text.splitlines() if line.strip()]
         for line in lines:
             try:
-                record = EpochRecord.from_json(json.loads(line))
+                record = EpochRecord.from_json(loads_json(line, self.history_path))
             except (ValueError, KeyError, TypeError, OverflowError):
                 break
-            if records and record.epoch != records[-1].epoch + 1:
-                break
+            if record.epoch != (records[-1].epoch if records else 0) + 1:
+                break  # epochs count 1, 2, 3, ...
             records.append(record)
         return records, len(records) == len(lines)
 
@@ -486,10 +625,10 @@ class Run:
             raise RunError(f"{path}: not a {role} state_dict")
         try:
             family = get_model(config["model"])
-            width = float(config.get("width", 1.0))
+            width = check_width(config.get("width", 1.0))  # before any memory is asked for
             network = family.generator(width) if role == "generator" else family.discriminator(width)
         except (ValueError, TypeError) as exc:
-            raise RunError(f"{self.config_path}: {exc}") from None
+            raise RunError(f"{self.config_path}: damaged: {str(exc).splitlines()[0][:160]}") from None
         try:
             network.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as exc:
@@ -527,26 +666,24 @@ class Run:
     def trainer_alive(self) -> bool:
         """Whether a trainer process of this run is alive: the holder of the trainer lock, or
         (for a trainer still starting, or one from before the lock) the process status.json
-        names, identified by pid and kernel start time so a recycled pid does not count."""
+        names, if it is this run's trainer (is_trainer_of: a recycled pid, or any other process a
+        status names, does not count)."""
         if self._lock_held():
             return True
         status = self.status()
         if status.get("state") not in ("running", "starting"):
             return False
-        try:
-            pid = int(status.get("pid"))
-        except (TypeError, ValueError):
-            return False
-        started = process_start_time(pid)
-        return started is not None and started == status.get("pid_started", started)
+        return is_trainer_of(status.get("pid"), status.get("pid_started"), self.path)
 
     def _lock_held(self) -> bool:
         """Probe the trainer lock without creating anything (readers may not write here)."""
         try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
+            fd = os.open(self.lock_path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError:
             return False  # no lock file: no trainer ever took it
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False  # a FIFO or device in its place is no trainer's lock
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
             return True
@@ -555,17 +692,18 @@ class Run:
         return False
 
     @contextlib.contextmanager
-    def trainer_lock(self):
+    def trainer_lock(self, writing: bool = True):
         """Held by the one trainer of this run for its whole lifetime. Raises RunError at once
-        when another process holds it. Taking it also removes temporary files that killed writes
-        left behind (the holder is the run's only writer of them)."""
+        when another process holds it. For a `writing` holder (a trainer) it refuses a run with
+        a link out of it (links_out) and removes temporary files that killed writes left behind
+        (the holder is the run's only writer of them); a deleter takes it with writing=False."""
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"{self.path}: exists and is not a folder")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            handle = open(self.lock_path, "a")  # noqa: SIM115 (held until the generator exits)
         except OSError as exc:
             raise RunError(f"{self.path}: cannot be written ({exc.strerror or exc})") from None
+        handle = open_lock_file(self.lock_path)  # held until the generator exits
         try:
             # A reader's probe holds a shared lock for microseconds: retry briefly before refusing.
             for attempt in range(20):
@@ -578,10 +716,33 @@ class Run:
                             f"run {self.name} is already being trained by another process"
                         ) from None
                     time.sleep(0.01)
-            self.remove_temporary_files()
+            if writing:
+                for link in self.links_out():
+                    raise RunError(f"{link}: a link out of the run (to {os.path.realpath(link)}); "
+                                   "a trainer writes only inside its own run")
+                self.remove_temporary_files()
             yield self
         finally:
             handle.close()
+
+    def links_out(self) -> list[Path]:
+        """The run's own entries (its files, grids/, weights/ and what they hold) that are
+        symbolic links leading out of the run: writing through one would change another run."""
+        base = os.path.realpath(self.path)
+        found = []
+        for folder in (self.path, self.path / "grids", self.path / "weights"):
+            if folder != self.path and (folder.is_symlink() or not folder.is_dir()):
+                continue  # a link here was judged with the run's own entries
+            try:
+                entries = list(folder.iterdir())
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_symlink():
+                    target = os.path.realpath(entry)
+                    if os.path.commonpath([base, target]) != base:
+                        found.append(entry)
+        return found
 
     def is_unstarted(self) -> bool:
         """Whether the folder is absent or holds only what a launch leaves before the trainer
@@ -601,12 +762,16 @@ class Run:
     def stop_requested(self) -> float | None:
         """When a stop was asked for (cgan.jobs), if one was since the last start."""
         try:
-            return float(self.stop_request_path.read_text())
-        except (OSError, ValueError):
+            when = float(read_regular(self.stop_request_path, 64))
+        except (OSError, ValueError, RunError):
             return None
+        return when if math.isfinite(when) else None
 
     def request_stop(self) -> None:
-        write_bytes_atomic(self.stop_request_path, repr(time.time()).encode())
+        try:
+            write_bytes_atomic(self.stop_request_path, repr(time.time()).encode())
+        except OSError as exc:
+            raise RunError(f"cannot ask {self.name} to stop: {write_failure(exc, self.path)}") from None
 
     def clear_stop_request(self) -> None:
         self.stop_request_path.unlink(missing_ok=True)
@@ -625,11 +790,11 @@ class Run:
 
     def log_tail(self, lines: int = 12) -> str:
         try:
-            with open(self.log_path, "rb") as f:
+            with open_regular(self.log_path, 1 << 62) as f:  # any size: only its end is read
                 f.seek(0, os.SEEK_END)
                 f.seek(max(0, f.tell() - 16384))
-                text = f.read().decode(errors="replace")
-        except OSError:
+                text = f.read(16384).decode(errors="replace")
+        except (OSError, RunError):
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
@@ -654,19 +819,24 @@ class Run:
         return removed
 
     def status(self) -> dict:
+        """status.json as written, each field of the wrong type or not finite left out (a
+        damaged status says less, never something a reader cannot use); {} if unreadable."""
         try:
-            data = json.loads(self.status_path.read_bytes())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
+            data = loads_json(read_regular(self.status_path, JSON_CAP), self.status_path)
+        except (OSError, ValueError, RunError):
             return {}
+        return _clean_status(data) if isinstance(data, dict) else {}
 
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     # -- writing (the trainer) --------------------------------------------------------------
     def create(self, config: dict) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.config_path, config)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.config_path, config)
+        except OSError as exc:
+            raise RunError(write_failure(exc, self.path)) from None
 
     def write_status(self, state: str, **fields) -> None:
         """Replace status.json. The launch request (the trainer's arguments, its device, when it
@@ -675,7 +845,10 @@ class Run:
         previous = self.status()
         kept = {key: previous[key] for key in LAUNCH_FIELDS if key in previous and key not in fields}
         data = {"state": state, "updated_at": time.time(), **kept, **fields}
-        write_json_atomic(self.status_path, data)
+        try:
+            write_json_atomic(self.status_path, data)
+        except OSError as exc:
+            raise RunError(write_failure(exc, self.path)) from None
 
     def write_epoch(
         self,
@@ -698,15 +871,27 @@ class Run:
         if not self._cleaned:
             self.remove_temporary_files()  # the trainer is this run's only writer of them
             self._cleaned = True
-        write_bytes_atomic(self.grid_path(epoch), grid_to_png_bytes(grid_images))
-        save_tensors_atomic(self.weights_path(epoch), generator_state)
-        if discriminator_state is not None:
-            save_tensors_atomic(self.discriminator_path(epoch), discriminator_state)
-        if generator_ema_state is not None:
-            save_tensors_atomic(self.averaged_weights_path(epoch), generator_ema_state)
-        record = make_record()
-        save_tensors_atomic(self.last_path, {**resume_state, "record": record.to_json()})
-        self._append_history(record)
+        writing = self.grid_path(epoch)
+        try:
+            write_bytes_atomic(writing, grid_to_png_bytes(grid_images))
+            writing = self.weights_path(epoch)
+            save_tensors_atomic(writing, generator_state)
+            if discriminator_state is not None:
+                writing = self.discriminator_path(epoch)
+                save_tensors_atomic(writing, discriminator_state)
+            if generator_ema_state is not None:
+                writing = self.averaged_weights_path(epoch)
+                save_tensors_atomic(writing, generator_ema_state)
+            record = make_record()
+            writing = self.last_path
+            save_tensors_atomic(writing, {**resume_state, "record": record.to_json()})
+            writing = self.history_path
+            self._append_history(record)
+        except OSError as exc:
+            kept = f"epoch {epoch - 1} is kept" if epoch > 1 else "no epoch was complete yet"
+            raise RunError(
+                f"{write_failure(exc, self.path)} (writing {writing.relative_to(self.path)}); {kept}"
+            ) from None
         # Only now that the new epoch is complete may the previous one's weights go.
         previous = epoch - 1
         if previous >= 1 and not keep.keeps(previous, final_epoch):
@@ -717,7 +902,7 @@ class Run:
     @contextlib.contextmanager
     def _history_lock(self):
         """Serialise rewrites of history.jsonl (the trainer appending, cgan.metrics merging)."""
-        with open(self.path / ".history.lock", "a") as lock:
+        with open_lock_file(self.path / ".history.lock") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
@@ -788,6 +973,33 @@ class Run:
         write_json_atomic(self.config_path, {**self.config(), "slimmed": note})
 
 
+# The type each status.json field must have to be used (see Run.status).
+_STATUS_TYPES = {
+    "state": str, "device": str, "message": str, "session": str, "pid_started": str,
+    "pid": int, "epochs_total": int, "epochs_done": int,
+    "updated_at": float, "launched_at": float, "queued_at": float, "estimated_seconds": float,
+}
+
+
+def _clean_status(data: dict) -> dict:
+    clean = {}
+    for key, value in data.items():
+        kind = _STATUS_TYPES.get(key)
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+        elif kind is str:
+            ok = isinstance(value, str) and len(value) <= 4096
+        elif key == "arguments":
+            ok = isinstance(value, list) and all(isinstance(a, str) for a in value)
+        else:
+            ok = True
+        if ok or (value is None and key in ("pid", "pid_started", "session")):
+            clean[key] = value
+    return clean
+
+
 def _numbered(folder: Path, prefix: str) -> list[int]:
     """The epochs N of the files `<prefix>_NNNN.pt` in `folder`."""
     if not folder.is_dir():
@@ -820,6 +1032,118 @@ def process_start_time(pid: int) -> str | None:
     return rest[18]  # field 22, starttime, in clock ticks since boot
 
 
+def is_trainer_of(pid, started, run_path: Path) -> bool:
+    """Whether the live process `pid` is the trainer of the run at `run_path`: its kernel start
+    time is `started` (recorded at its launch) and its command line is ``python [options] -m
+    cgan.train ... --out <that run>`` (without --out: the default folder of its model and seed).
+    A pid read from disk is trusted, and signalled, only when this holds."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not isinstance(started, str):
+        return False
+    if process_start_time(pid) != started:
+        return False
+    command = _process_command(pid)
+    out = _trainer_out(command, pid) if command else None
+    if out is None:
+        return False
+    if not out.is_absolute():
+        out = (_process_cwd(pid) or Path.cwd()) / out
+    try:
+        same = os.path.samefile(out, run_path)
+    except OSError:
+        same = os.path.realpath(out) == os.path.realpath(run_path)
+    return same and process_start_time(pid) == started  # still the same process
+
+
+def signal_trainer(pid, started, run_path: Path, sig: int) -> bool:
+    """Send `sig` to `pid` only if it is the trainer of the run at `run_path` (is_trainer_of);
+    return whether it was sent. Where the system has pidfds the process is pinned before it is
+    checked, so a pid recycled between the check and the signal is never hit."""
+    import signal as signals
+
+    pidfd = None
+    if hasattr(os, "pidfd_open") and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pidfd = None  # no pidfds here: check, then signal by pid
+    try:
+        if not is_trainer_of(pid, started, run_path):
+            return False
+        if pidfd is not None:
+            signals.pidfd_send_signal(pidfd, sig)
+        else:
+            os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False  # it ended meanwhile
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _process_command(pid: int) -> list[str] | None:
+    try:
+        data = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        if Path("/proc/self/cmdline").exists():
+            return None
+        try:  # no /proc (macOS): ps splits the arguments at spaces, good enough to recognise one
+            out = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True,
+                                 text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.split() if out.returncode == 0 else None
+    except OSError:
+        return None
+    return [os.fsdecode(part) for part in data.split(b"\0")[:-1]] or None
+
+
+def _process_cwd(pid: int) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
+def _trainer_out(command: list[str], pid: int) -> Path | None:
+    """The run folder a ``python [options] -m cgan.train ...`` command line trains, else None."""
+    index = 1
+    while index < len(command) and command[index] != "-m":
+        option = command[index]
+        if not option.startswith("-") or option.startswith("-c"):
+            return None  # a script or -c code: not the trainer module
+        index += 2 if option in ("-X", "-W") else 1
+    if command[index + 1 : index + 2] != ["cgan.train"]:
+        return None
+    values: dict[str, str] = {}
+    arguments = command[index + 2 :]
+    for position, argument in enumerate(arguments):
+        for flag in ("--out", "--model", "--seed"):
+            if argument == flag and position + 1 < len(arguments):
+                values[flag] = arguments[position + 1]
+            elif argument.startswith(flag + "="):
+                values[flag] = argument[len(flag) + 1 :]
+    if "--out" in values:
+        return Path(values["--out"])
+    try:  # the trainer's default: $CGAN_CHECKPOINTS (of that process) / MODEL-sSEED
+        seed = int(values.get("--seed", "0"))
+    except ValueError:
+        return None
+    root = _process_environment(pid).get("CGAN_CHECKPOINTS") or str(CHECKPOINTS)
+    return Path(root) / f"{values.get('--model', 'cgan')}-s{seed}"
+
+
+def _process_environment(pid: int) -> dict[str, str]:
+    try:
+        data = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (os.fsdecode(item).partition("=") for item in data.split(b"\0") if b"=" in item)
+    return {key: value for key, _, value in pairs}
+
+
 def _ps_start_time(pid: int) -> str | None:
     try:
         out = subprocess.run(
@@ -850,9 +1174,38 @@ def _created_at(run: Run) -> float:
 
 
 def check_run_name(name: str) -> str:
-    """A run name is a safe slug that cannot leave the checkpoints folder."""
-    if not RUN_NAME.match(name or "") or name in (".", ".."):
+    """A new run's name is a safe slug that cannot leave the checkpoints folder."""
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name) or name in (".", ".."):
         raise ValueError(
             "run name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return name
+
+
+def check_existing_run_name(name: str) -> str:
+    """The name of a run folder that may exist already (``cgan.train --out`` takes any name):
+    one folder name, not hidden, at most 255 bytes, without control or line-breaking
+    characters; spaces and other printable characters are fine."""
+    if (
+        not isinstance(name, str) or not name or name in (".", "..") or name.startswith(".")
+        or "/" in name or os.sep in name
+        or any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in name)
+        or len(os.fsencode(name)) > 255
+    ):
+        shown = repr(name)[:80] if isinstance(name, str) else type(name).__name__
+        raise ValueError(f"run name {shown}: not a run folder's name (one folder name, not hidden, "
+                         "no control characters)")
+    return name
+
+
+def write_failure(exc: OSError, where: Path) -> str:
+    """Why a write under `where` failed, in words (a full disk, a read-only folder, ...)."""
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device of {where}"
+    if exc.errno == errno.EDQUOT:
+        return f"the disk quota of {where} is used up"
+    if exc.errno == errno.EROFS:
+        return f"{where} is on a read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{where} cannot be written (permission denied)"
+    return f"{where} cannot be written ({exc.strerror or type(exc).__name__})"

@@ -38,13 +38,12 @@ from cgan import mlp_step, threads
 from cgan.cli import OneLineParser
 from cgan.data import MnistError, load_mnist, to_unit_range
 from cgan.limits import MAX_SEED, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
-from cgan.models import MODELS, NOISE_DIM, count_parameters, get_model
+from cgan.models import MAX_WIDTH, MODELS, NOISE_DIM, count_parameters, get_model
 from cgan.runs import EpochRecord, Run, RunError, checkpoints_root, parse_keep, process_start_time
 from cgan.sampling import fixed_grid_inputs, generate
 
 EXIT_STOPPED = 130
 MAX_EPOCHS = 100_000
-MAX_WIDTH = 4.0
 MAX_D_LR_SCALE = 100.0
 MAX_G_STEPS = 10
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems

@@ -6,16 +6,21 @@ nothing left behind, and no process or file outside the run touched."""
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from cgan.runs import Run, parse_keep
+from cgan.runs import Run, RunError, is_trainer_of, parse_keep, process_start_time, signal_trainer
+from cgan import jobs
 from conftest import make_run
 from tests.fuzz_support import cli_env
 
@@ -74,3 +79,335 @@ def test_a_huge_keep_range_trains_within_bounded_memory(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert Run(out).weight_epochs() == [1, 2, 3]
     assert Run(out).config()["keep"] == "1-10000000000"
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. A pid read from disk is signalled only when it is this run's trainer
+
+
+def sleeper(*argv: str) -> subprocess.Popen:
+    return subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_stop_signals_only_the_runs_own_trainer(tmp_path, tiny):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    run = copy_of(tiny, root, "victim")
+    bystanders = [
+        sleeper("sleep", "120"),
+        # A command line that names the run but is not the trainer module (code given with -c).
+        sleeper(sys.executable, "-c", "import time; time.sleep(120)", "-m", "cgan.train", "--out", str(run.path)),
+        # The trainer module, but of another run.
+        sleeper(sys.executable, "-c", "import time; time.sleep(120)", "--out", str(run.path)),
+    ]
+    try:
+        for process in bystanders:
+            started = process_start_time(process.pid)
+            assert started is not None
+            run.write_status("running", pid=process.pid, pid_started=started, epochs_total=3, device="cpu")
+            assert run.state() == "interrupted", process.args
+            with pytest.raises(jobs.JobError) as info:
+                jobs.stop("victim", root)
+            assert "\n" not in str(info.value)  # "not running" (no trainer is alive), one line
+            assert not signal_trainer(process.pid, started, run.path, signal.SIGTERM)
+            time.sleep(0.2)
+            assert process.poll() is None, f"{process.args} was signalled"
+        # While the run's lock is held (a trainer is alive), a status naming another process
+        # still gets no signal sent to it.
+        started = process_start_time(bystanders[0].pid)
+        with run.trainer_lock():
+            run.write_status("running", pid=bystanders[0].pid, pid_started=started)
+            with pytest.raises(jobs.JobError) as info:
+                jobs.stop("victim", root)
+            assert "nothing was signalled" in str(info.value)
+        time.sleep(0.2)
+        assert bystanders[0].poll() is None
+        # A status without the start time names no trainer either.
+        run.write_status("running", pid=bystanders[0].pid, pid_started=None)
+        assert run.state() == "interrupted" and not run.trainer_alive()
+    finally:
+        for process in bystanders:
+            process.kill()
+            process.wait()
+
+
+def test_a_trainer_started_at_a_terminal_with_a_relative_out_is_recognised_and_stopped(tmp_path):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    log = open(tmp_path / "train.log", "wb")  # noqa: SIM115 (closed below)
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "cgan.train", "--out", "checkpoints/by hand", "--epochs", "1000", "--limit", "150",
+         "--device", "cpu"], cwd=tmp_path, env=cli_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        run = Run(root / "by hand")
+        wait_for(lambda: len(run.history()) >= 1, 120, "the first epoch")
+        status = run.status()
+        assert status["pid"] == trainer.pid
+        assert is_trainer_of(trainer.pid, status["pid_started"], run.path)
+        assert not is_trainer_of(trainer.pid, status["pid_started"], tmp_path / "another")
+        job = jobs.stop("by hand", root)  # a name with a space
+        assert job.state == "stopping"
+        assert trainer.wait(timeout=120) == 130
+    finally:
+        trainer.kill()
+        trainer.wait()
+        log.close()
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if condition():
+                return
+        except RunError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Run names: control characters refused by every job control; spaces work for stop, resume
+# and delete
+
+
+BAD_NAMES = ["new\n", "a\rb", "tab\there", "nul\x00", "esc\x1b[31m", "zero\u200bwidth", "line\u2028sep",
+             "../up", "a/b", ".hidden", "..", "", "x" * 300]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=[repr(n)[:20] for n in BAD_NAMES])
+def test_job_controls_refuse_names_that_are_no_folders_name(tmp_path, name):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    calls = {
+        "start": lambda: jobs.start(jobs.JobRequest(name=name, epochs=1, limit=150), root=root),
+        "stop": lambda: jobs.stop(name, root),
+        "resume": lambda: jobs.resume(name, root),
+        "delete": lambda: jobs.delete(name, root),
+        "cancel": lambda: jobs.cancel(name, root),
+        "get_job": lambda: jobs.get_job(name, root),
+    }
+    for verb, call in calls.items():
+        with pytest.raises(jobs.JobError) as info:
+            call()
+        message = str(info.value)
+        assert message and "\n" not in message and "\r" not in message, (verb, message)
+    assert [p.name for p in root.iterdir() if p.name != jobs.LOCK_NAME] == []
+
+
+def test_a_run_whose_name_has_a_space_is_stopped_resumed_and_deleted(tmp_path):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    name = "my run"
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "cgan.train", "--out", str(root / name), "--epochs", "1000", "--limit", "150",
+         "--device", "cpu"], cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        run = Run(root / name)
+        wait_for(lambda: len(run.history()) >= 1, 120, "the first epoch")
+        assert jobs.get_job(name, root).state == "running"
+        assert jobs.stop(name, root).state == "stopping"
+        assert trainer.wait(timeout=120) == 130
+        assert jobs.get_job(name, root).state == "stopped"
+        done = len(run.history())
+        resumed = jobs.resume(name, root)
+        assert resumed.state == "running"
+        wait_for(lambda: len(run.history()) > done, 120, "an epoch after the resume")
+        jobs.stop(name, root)
+        wait_for(lambda: not jobs.get_job(name, root).active, 120, "the resumed trainer to stop")
+        assert run.epochs() == list(range(1, len(run.epochs()) + 1))
+        jobs.delete(name, root)
+        assert not (root / name).exists()
+    finally:
+        trainer.kill()
+        trainer.wait()
+        for job in jobs.list_jobs(root):
+            if job.pid and job.is_alive():
+                os.kill(job.pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Non-finite numbers, deep nesting and impossible epochs are damage, read in one line
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def record(epoch, **changes) -> str:
+    data = {"epoch": epoch, "d_loss": 1.0, "g_loss": 1.0, "epoch_seconds": 0.5, "wall_seconds": 0.6,
+            "finished_at": 1.7e9}
+    data.update(changes)
+    return json.dumps(data)
+
+
+HISTORY_LINES = {
+    "deeply nested line": DEEP,
+    "deeply nested metrics": record(2, metrics={"a": json.loads("[" * 50 + "]" * 50)}),
+    "wall seconds Infinity": record(2, wall_seconds=float("inf")),
+    "epoch seconds NaN": record(2, epoch_seconds=float("nan")),
+    "finished at -1e400": record(2, finished_at=float("-inf")),
+    "negative epoch": record(-2),
+    "epoch 1e400": record(2).replace('"epoch": 2', '"epoch": 1e400'),
+    "epoch a float": record(2).replace('"epoch": 2', '"epoch": 2.0'),
+    "epoch true": record(2).replace('"epoch": 2', '"epoch": true'),
+    "loss text": record(2, d_loss="1.0"),
+    "metrics a list": record(2, metrics=[1, 2]),
+}
+
+
+@pytest.mark.parametrize("damage", list(HISTORY_LINES))
+def test_history_lines_that_are_no_record_end_the_listing(tiny, tmp_path, damage):
+    run = copy_of(tiny, tmp_path)
+    first = run.history_path.read_text().splitlines()[0]
+    run.history_path.write_text(first + "\n" + HISTORY_LINES[damage] + "\n")
+    assert run.epochs() == [1]
+    job = jobs.Job.read(run)
+    assert job.epochs_done == 1 and job.eta_seconds() is None
+    with pytest.raises(RunError) as info:
+        run.update_metrics(1, {"accuracy": 0.5})
+    assert "damaged after epoch 1" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_history_that_starts_below_epoch_one_lists_nothing(tiny, tmp_path):
+    run = copy_of(tiny, tmp_path)
+    run.history_path.write_text(record(-1) + "\n" + record(0) + "\n" + record(1) + "\n")
+    assert run.epochs() == []
+
+
+@pytest.mark.parametrize("width", ["Infinity", "-Infinity", "NaN", "1e400", "1e6", "5", "0", "-1", '"wide"',
+                                   "[1]", "true"])
+@pytest.mark.parametrize("model", ["cgan", "cdcgan"])
+def test_a_config_width_no_network_has_is_one_line(tiny, tmp_path, model, width):
+    run = copy_of(tiny, tmp_path)
+    config = json.loads(run.config_path.read_text())
+    text = json.dumps({**config, "model": model, "width": 1.0}).replace('"width": 1.0', f'"width": {width}')
+    run.config_path.write_text(text)
+    started = time.perf_counter()
+    for load in (run.load_generator, lambda: run.load_discriminator(2)):
+        with pytest.raises(RunError) as info:
+            load()
+        assert "width" in str(info.value) and "\n" not in str(info.value)
+    assert time.perf_counter() - started < 5  # refused, not built
+
+
+@pytest.mark.parametrize("field,value", [("epochs", "Infinity"), ("epochs", "1e400"), ("epochs", "-5"),
+                                         ("created_at", "NaN"), ("epochs", '"x"')])
+def test_a_config_number_no_job_can_use_leaves_the_job_listed(tiny, tmp_path, field, value):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    run = copy_of(tiny, root)
+    config = json.loads(run.config_path.read_text())
+    config.pop(field, None)
+    run.config_path.write_text(json.dumps(config)[:-1] + f', "{field}": {value}}}')
+    run.status_path.unlink()
+    (job,) = jobs.list_jobs(root)
+    assert 0 <= job.epochs_total < 10**10
+
+
+def test_a_status_with_fields_of_the_wrong_kind_says_less(tiny, tmp_path):
+    run = copy_of(tiny, tmp_path)
+    run.status_path.write_text('{"state": "stopped", "updated_at": "now", "pid": 1e400, "epochs_total": Infinity,'
+                               ' "launched_at": NaN, "arguments": [1, 2], "pid_started": 5}')
+    run.request_stop()
+    assert run.status() == {"state": "stopped"}
+    assert run.state() == "stopped"
+    run.status_path.write_text('{"state": "running", "updated_at": "now"}')
+    assert run.state() == "stopped"  # the stop request is newer than any status time it can read
+    run.status_path.write_text("[" * 50_000)
+    assert run.status() == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Special files: read only regular files, never blocking, never without bound
+
+
+def finishes(call, seconds: float, unblock: Path | None = None):
+    """call() in a thread: its result, or AssertionError if it is still running after `seconds`
+    (a FIFO `unblock` is then opened for writing so the stuck reader ends)."""
+    import threading
+
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if unblock is not None:
+            os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))
+        raise AssertionError(f"still blocked after {seconds} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def fifo(path: Path) -> Path:
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_in_place_of_any_run_file_never_blocks_a_reader(tiny, tmp_path):
+    run = copy_of(tiny, tmp_path)
+    pipe = fifo(run.status_path)
+    assert finishes(run.status, 5, pipe) == {}
+    assert finishes(run.state, 5, pipe) == "interrupted"
+    root = tmp_path
+    assert [job.name for job in finishes(lambda: jobs.list_jobs(root), 5, pipe)] == ["run"]
+    for path, read in [
+        (run.history_path, run.history),
+        (run.config_path, run.config),
+        (run.weights_path(2), lambda: run.load_generator(2)),
+        (run.last_path, run.load_resume_state),
+        (run.grid_path(2), lambda: run.grid(2)),
+    ]:
+        saved = path.read_bytes()
+        pipe = fifo(path)
+        with pytest.raises(RunError) as info:
+            finishes(read, 5, pipe)
+        assert "named pipe" in str(info.value) and "\n" not in str(info.value), path
+        pipe.unlink()
+        path.write_bytes(saved)
+    for path, read, nothing in [(run.log_path, run.log_tail, ""), (run.stop_request_path, run.stop_requested, None),
+                                (run.lock_path, run.trainer_alive, False)]:
+        pipe = fifo(path)
+        assert finishes(read, 5, pipe) == nothing, path
+        pipe.unlink()
+    pipe = fifo(run.lock_path)
+    with pytest.raises(RunError):
+        finishes(lambda: run.trainer_lock().__enter__(), 5, pipe)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_a_run_file_linked_to_a_device_is_refused_unread(tiny, tmp_path, device):
+    run = copy_of(tiny, tmp_path)
+    for path, read in [(run.history_path, run.history), (run.config_path, run.config),
+                       (run.weights_path(2), lambda: run.load_generator(2)), (run.last_path, run.load_resume_state),
+                       (run.grid_path(2), lambda: run.grid(2))]:
+        saved = path.read_bytes()
+        path.unlink()
+        path.symlink_to(device)
+        with pytest.raises(RunError) as info:
+            finishes(read, 5)
+        assert "a device" in str(info.value) and "\n" not in str(info.value), path
+        path.unlink()
+        path.write_bytes(saved)
+    run.status_path.unlink()
+    run.status_path.symlink_to(device)
+    assert finishes(run.status, 5) == {}
+
+
+def test_a_file_beyond_its_cap_is_damage(tiny, tmp_path):
+    run = copy_of(tiny, tmp_path)
+    with open(run.config_path, "r+b") as f:
+        f.truncate(2 << 20)  # sparse: no disk used
+    with pytest.raises(RunError) as info:
+        run.config()
+    assert "more than a run's file holds" in str(info.value)
