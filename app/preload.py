@@ -9,12 +9,19 @@ compiles and runs Plotly's 4.7 MB of JavaScript only once a chart arrives (about
   the server listens, so even the first visit finds them loaded.
 * ``chart_code_html()``: the first thing every page sends tells the browser to load the chart
   code at once, while the server is still importing; when the first chart arrives, Plotly is ready.
+* ``warm_views()``: the discriminator page's view across the epochs (D's verdict on 500 real and
+  500 generated digits at every epoch with discriminator weights) is judged in a background
+  thread at the lowest CPU priority as the server starts (cgan-report's 32 epochs: about 1-3 s
+  of one core), so the page's first visit finds it ready.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +31,7 @@ import streamlit
 MODULES = (
     "app.common",
     "app.plots",
+    "app.numbers",
     "cgan.quality",
     "cgan.metrics",
     "cgan.neighbours",
@@ -70,3 +78,28 @@ def chart_code_html(client_js: Path = CLIENT_JS) -> str:
   window.cganChartCode = import(new URL("{chunks[0].name}", entry.src).href).catch(() => null);
 }})();
 </script>"""
+
+
+def warm_views(root: Path | None = None, first: str = "cgan-report") -> threading.Thread:
+    """Start judging D's view of every epoch of every run under `root` (default: the checkpoints
+    folder) that kept discriminator weights, run `first` and each run's newest epoch first (what
+    the page opens on); return the thread. It runs at the lowest CPU priority (nice 19) on one
+    torch thread and gives up quietly on anything unreadable: the page judges on demand anyway."""
+    thread = threading.Thread(target=_judge_every_view, args=(root, first), name="warm-views", daemon=True)
+    thread.start()
+    return thread
+
+
+def _judge_every_view(root: Path | None, first: str) -> None:
+    from cgan import verdict
+    from cgan.runs import list_runs
+
+    with contextlib.suppress(AttributeError, OSError):  # Linux: a thread has its own priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    runs = sorted(list_runs(root), key=lambda run: run.name != first)  # stable: newest next
+    for run in runs:
+        try:
+            for epoch in reversed(verdict.view_epochs(run)):
+                verdict.remembered_view(run, epoch)
+        except Exception:  # noqa: BLE001 (a damaged or half-written run, MNIST missing: the page says why)
+            continue

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
 from cgan import verdict
-from cgan.runs import Run
+from cgan.runs import Run, RunError
 from cgan.sampling import generate, noise
 from conftest import make_run
 
@@ -67,6 +69,52 @@ def test_epoch_view_tells_real_from_generated_digits(judged_run):
     assert view.fraction_right == pytest.approx(expected)
 
 
+def test_the_shares_d_gets_right(judged_run):
+    view = verdict.epoch_view(judged_run, 2, per_digit=10)
+    assert view.real_called_real == np.mean(view.real > 0.5)
+    assert view.generated_called_fake == np.mean(view.generated <= 0.5)
+    assert view.fraction_right == pytest.approx((view.real_called_real + view.generated_called_fake) / 2)
+
+
+def test_a_view_is_judged_once_per_version_of_its_weights(judged_run, tmp_path, monkeypatch):
+    run = Run(shutil.copytree(judged_run.path, tmp_path / "copy"))
+    calls = []
+    monkeypatch.setattr(verdict, "epoch_view", lambda *a: calls.append(a) or real_epoch_view(*a))
+    assert not verdict.is_remembered(run, 3, per_digit=10)
+    first = verdict.remembered_view(run, 3, per_digit=10)
+    assert verdict.is_remembered(run, 3, per_digit=10) and len(calls) == 1
+    assert verdict.remembered_view(run, 3, per_digit=10) is first and len(calls) == 1
+    assert np.array_equal(first.real, real_epoch_view(judged_run, 3, per_digit=10).real)
+    # The trainer rewrites the discriminator's file (a resumed run): judged again.
+    path = run.discriminator_path(3)
+    state = torch.load(path, weights_only=True)
+    torch.save({k: v * 0.5 for k, v in state.items()}, path)
+    assert not verdict.is_remembered(run, 3, per_digit=10)
+    again = verdict.remembered_view(run, 3, per_digit=10)
+    assert len(calls) == 2 and not np.array_equal(again.real, first.real)
+    # An epoch without weights says so in one line.
+    path.unlink()
+    with pytest.raises(RunError, match="epoch 3 has no discriminator weights"):
+        verdict.remembered_view(run, 3, per_digit=10)
+    assert verdict.view_per_digit(run) == 50 and verdict.is_remembered(run, 3) is False
+
+
+real_epoch_view = verdict.epoch_view
+
+
+def test_the_launcher_judges_every_view_before_the_page_asks(judged_run, judged_cdcgan, tmp_path):
+    from app import preload
+
+    shutil.copytree(judged_run.path, tmp_path / "cgan-report")
+    shutil.copytree(judged_cdcgan.path, tmp_path / "cdcgan-report")
+    (tmp_path / "not-a-run").mkdir()
+    preload.warm_views(tmp_path).join(timeout=120)
+    cgan, cdcgan = Run(tmp_path / "cgan-report"), Run(tmp_path / "cdcgan-report")
+    assert all(verdict.is_remembered(cgan, e) for e in [1, 2, 3])
+    assert all(verdict.is_remembered(cdcgan, e) for e in [1, 2])
+    assert verdict.view_per_digit(cdcgan) == 10 and len(verdict.remembered_view(cdcgan, 2).real) == 100
+
+
 def test_bad_questions_are_refused(judged_run):
     discriminator = judged_run.load_discriminator(1)
     images, _ = verdict.real_test_digits(per_digit=1)
@@ -79,8 +127,7 @@ def test_bad_questions_are_refused(judged_run):
 # ---------------------------------------------------------------------------------------------
 # The discriminator's page (AppTest)
 
-import shutil  # noqa: E402
-
+from app.numbers import percent  # noqa: E402
 from test_app import app, images, no_failure, texts  # noqa: E402
 
 
@@ -110,7 +157,7 @@ def test_page_shows_ds_verdict_for_a_generated_and_a_real_digit(served):
     assert np.array_equal(picture[::10, ::10], image)
     expected = verdict.verdict(run.load_discriminator(2), image[None], [6])[0]
     shown = [m.value for m in at.markdown]
-    assert f"## D: {expected:.0%} real" in shown
+    assert f"## D: {percent(expected)} real" in shown
     assert "D at epoch 2, asked “is this a real 6?”" in shown
     bars = at.get("plotly_chart")[0].proto.spec
     assert '"If the label were' in bars
@@ -120,7 +167,7 @@ def test_page_shows_ds_verdict_for_a_generated_and_a_real_digit(served):
     caption, picture = images(at)[0].captions[0], images(at)[0].pixels
     assert caption == "A real 6 (MNIST training set, seed 5)"
     expected = verdict.verdict(run.load_discriminator(2), picture[::10, ::10][None], [6])[0]
-    assert f"## D: {expected:.0%} real" in [m.value for m in at.markdown]
+    assert f"## D: {percent(expected)} real" in [m.value for m in at.markdown]
 
 
 def test_page_shows_ds_view_across_epochs(served):
@@ -129,7 +176,7 @@ def test_page_shows_ds_view_across_epochs(served):
     at.select_slider(key="discriminator_view_epoch").set_value(1).run()
     no_failure(at)
     view = verdict.epoch_view(run, 1, per_digit=50)
-    assert f"At epoch 1 D is right about {view.fraction_right:.0%}" in texts(at.caption)
+    assert f"At epoch 1 D is right about {percent(view.fraction_right)}" in texts(at.caption)
     charts = [chart.proto.spec for chart in at.get("plotly_chart")]
     assert len(charts) == 3
     assert "Epoch 1: what D says" in charts[1] and "How often D is right" in charts[2]

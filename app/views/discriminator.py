@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import common
+from app import common, plots
+from app.numbers import percent
 from cgan import verdict
 from cgan.classifier import MetricsError, classify, load_classifier
 from cgan.runs import Run
@@ -20,9 +21,7 @@ except (ImportError, AttributeError):  # AttributeError: a Streamlit without com
 
 REAL = "A real digit"
 GENERATED = "A generated digit"
-PER_DIGIT = 50  # digits of each label per epoch in D's view: 500 real, 500 generated
-FONT = dict(size=18, color="#000000")
-REAL_COLOUR, GENERATED_COLOUR, ASKED_COLOUR, OTHER_COLOUR = "#0B4F9C", "#C2410C", "#0B4F9C", "#9AA4B2"
+REAL_COLOUR, GENERATED_COLOUR, ASKED_COLOUR, OTHER_COLOUR = plots.BLUE, plots.ORANGE, plots.BLUE, "#9AA4B2"
 NO_WEIGHTS = (
     "Run {name} has no discriminator weights, so there is no verdict to show. Runs trained by the "
     "current trainer keep them (Train page, or `python -m cgan.train --out checkpoints/NAME`)."
@@ -40,43 +39,26 @@ def discriminator(run: Run, epoch: int):
     return _discriminator(*common.file_key(run.discriminator_path(epoch)), str(run.path), epoch)
 
 
-@st.cache_data(show_spinner=False, max_entries=1024)
-def _view(d_key: tuple, g_key: tuple, run_path: str, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    # Keyed by both weight files' versions: a rewritten file is judged again.
-    view = verdict.epoch_view(Run(run_path), epoch, per_digit=PER_DIGIT)
-    return view.real, view.generated
-
-
 def epoch_view(run: Run, epoch: int) -> verdict.EpochView:
-    keys = common.file_key(run.discriminator_path(epoch)), common.file_key(run.weights_path(epoch))
-    real, generated = _view(*keys, str(run.path), epoch)
-    return verdict.EpochView(epoch, real, generated)
-
-
-def style(figure: go.Figure, title: str, x_title: str, y_title: str, height: int = 380) -> go.Figure:
-    figure.update_layout(
-        title=dict(text=title, font=dict(size=22)), font=FONT, height=height,
-        xaxis_title=x_title, yaxis_title=y_title, margin=dict(l=70, r=20, t=70, b=60),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
-        plot_bgcolor="#FFFFFF", paper_bgcolor="#FFFFFF",
-    )
-    figure.update_xaxes(showgrid=True, gridcolor="#D0D5DD", linecolor="#000", ticks="outside")
-    figure.update_yaxes(showgrid=True, gridcolor="#D0D5DD", linecolor="#000", ticks="outside")
-    return figure
+    """D's view at `epoch`, computed once per server for each version of the two weight files
+    (the launcher computes the shipped runs' views in the background as it starts)."""
+    return verdict.remembered_view(run, epoch)
 
 
 def label_figure(probabilities: np.ndarray, asked: int) -> go.Figure:
     """D's verdict on one image under each of the ten labels, the asked one in colour."""
     colours = [ASKED_COLOUR if d == asked else OTHER_COLOUR for d in range(10)]
+    shares = [percent(p) for p in probabilities]
     figure = go.Figure(go.Bar(
         x=[str(d) for d in range(10)], y=(probabilities * 100).tolist(), marker_color=colours,
-        text=[f"{p * 100:.0f}" for p in probabilities], textposition="outside", cliponaxis=False,
-        textfont=dict(size=16),  # the axis says "% real": numbers alone stay 16 px on narrow bars
-        hovertemplate="label %{x}: %{y:.0f}% real<extra></extra>",
+        text=shares, textposition="outside", cliponaxis=False, customdata=shares,
+        textfont=dict(size=plots.TEXT_PX, color="#000000"),
+        hovertemplate="label %{x}: %{customdata} real<extra></extra>",
     ))
-    figure = style(figure, "If the label were…", "Label given to D", "D: % real", height=340)
-    figure.update_yaxes(range=[0, 112], dtick=25)
-    figure.update_xaxes(tickmode="linear", dtick=1)  # every label named, however narrow the chart
+    plots.style(figure, "If the label were…", y_title="D: % real", height=340, legend=False)
+    plots.digit_axis(figure, "Label given to D")
+    figure.update_yaxes(range=[0, 115], tickvals=[0, 25, 50, 75, 100])
+    figure.update_layout(hovermode="closest")
     return figure
 
 
@@ -109,10 +91,10 @@ def draw_a_digit(run: Run, epoch: int) -> None:
         if reading is not None:
             read = int(reading.predictions[0])
             st.markdown(f"### Reads {read}")
-            st.markdown(f"The classifier reads a {read}, {reading.confidence[0]:.0%} sure.")
+            st.markdown(f"The classifier reads a {read}, {percent(reading.confidence[0])} sure.")
     with chart_column:
         asked = read if reading is not None else int(np.argmax(every_label))
-        st.plotly_chart(label_figure(every_label, asked), key="discriminator_draw_labels", theme=None)
+        plots.show(label_figure(every_label, asked), key="discriminator_draw_labels")
         st.caption(f"D at epoch {epoch}: is your drawing a real digit of each label?")
 
 
@@ -121,14 +103,13 @@ def histogram_figure(view: verdict.EpochView) -> go.Figure:
     centres = (verdict.BINS[:-1] + verdict.BINS[1:]) / 2 * 100
     figure = go.Figure([
         go.Bar(x=centres.tolist(), y=real_counts.tolist(), name="Real test digits", marker_color=REAL_COLOUR,
-               opacity=0.75),
-        go.Bar(x=centres.tolist(), y=generated_counts.tolist(), name="Generated digits", marker_color=GENERATED_COLOUR,
-               opacity=0.75),
+               opacity=0.75, hovertemplate="%{y} real digits<extra></extra>"),
+        go.Bar(x=centres.tolist(), y=generated_counts.tolist(), name="Generated digits",
+               marker_color=GENERATED_COLOUR, opacity=0.75, hovertemplate="%{y} generated digits<extra></extra>"),
     ])
-    figure = style(figure, f"Epoch {view.epoch}: what D says", "D: % real", "Digits", height=420)
-    figure.update_layout(barmode="overlay", bargap=0.05, margin=dict(b=150),
-                         legend=dict(orientation="h", yanchor="top", y=-0.42, xanchor="left", x=0))
-    figure.update_xaxes(range=[0, 100], dtick=10)
+    plots.style(figure, f"Epoch {view.epoch}: what D says", "D: % real", "Digits", height=420)
+    figure.update_layout(barmode="overlay", bargap=0.05, hovermode="x unified")
+    figure.update_xaxes(range=[0, 100], dtick=10, tickformat="d")
     figure.add_vline(x=50, line_dash="dash", line_color="#000")
     return figure
 
@@ -136,19 +117,73 @@ def histogram_figure(view: verdict.EpochView) -> go.Figure:
 def fraction_figure(views: list[verdict.EpochView], chosen: int) -> go.Figure:
     epochs = [v.epoch for v in views]
     right = [v.fraction_right * 100 for v in views]
-    figure = go.Figure(go.Scatter(x=epochs, y=right, mode="lines+markers", name="D right",
+    shares = [percent(v.fraction_right) for v in views]
+    figure = go.Figure(go.Scatter(x=epochs, y=right, mode="lines+markers", name="D right", customdata=shares,
                                   line=dict(color="#000", width=3),
-                                  hovertemplate="epoch %{x}: %{y:.0f}% right<extra></extra>"))
-    picked = epochs.index(chosen)
-    figure.add_trace(go.Scatter(x=[chosen], y=[right[picked]], mode="markers", showlegend=False,
-                                marker=dict(size=16, color=GENERATED_COLOUR), hoverinfo="skip"))
-    figure = style(figure, "How often D is right", "Epoch", "% right", height=420)
-    figure.update_layout(showlegend=False, margin=dict(b=120))
-    figure.update_yaxes(range=[0, 105], dtick=25)
-    figure.update_xaxes(tickformat="d", dtick=1 if epochs[-1] <= 12 else None)
+                                  hovertemplate="epoch %{x}: %{customdata} right<extra></extra>"))
+    if chosen in epochs:
+        picked = epochs.index(chosen)
+        figure.add_trace(go.Scatter(x=[chosen], y=[right[picked]], mode="markers", showlegend=False,
+                                    marker=dict(size=16, color=GENERATED_COLOUR), hoverinfo="skip"))
+    plots.style(figure, "How often D is right", "Epoch", "% right", height=420, legend=False)
+    figure.update_layout(hovermode="closest")
+    figure.update_yaxes(range=[0, 105], tickvals=[0, 25, 50, 75, 100])
     figure.add_hline(y=50, line_dash="dash", line_color="#000", annotation_text="a coin toss",
-                     annotation_position="bottom right", annotation_font=dict(size=16))
+                     annotation_position="bottom right")
     return figure
+
+
+def reading_guide(epoch: int, digit: int, every_label: np.ndarray, view: verdict.EpochView) -> str:
+    """What D's verdict on one digit means, and what D's numbers are at that epoch."""
+    lowest = int(np.argmin(every_label)) == digit
+    return (
+        "D gives the probability that the picture is a **real digit of the label it is told**; the "
+        "generator wins when its digits get high scores for their own labels.\n\n"
+        "In training D only ever saw matching pairs (a real digit with its own label, a generated "
+        "digit with the label asked for): its verdict on a mismatched pair, such as a 3 presented "
+        "as \"8\", means nothing in particular. "
+        + (f"Here label {digit} gets D's lowest score of the ten. " if lowest else "")
+        + f"D's score is relative to what G draws at epoch {epoch}: D learns to reject G's current "
+        f"{digit}s, so a real {digit} that looks like them scores low; it is not a reading of the "
+        f"digit.\n\nAt epoch {epoch} D calls **{percent(view.real_called_real)} of real digits "
+        f"real** and **{percent(view.generated_called_fake)} of generated ones fake** "
+        f"({len(view.real)} of each, in D's view across the epochs below)."
+    )
+
+
+def view_across_epochs(run: Run, judged: list[int]) -> None:
+    """The histogram of the chosen epoch first, then the fraction D gets right at every epoch.
+
+    A fragment: moving its epoch redraws this section only. The chosen epoch's view is what the
+    screen shows first; the other epochs follow, with their progress in the curve's place."""
+    with common.page_errors():
+        view_epoch = common.epoch_control("Epoch of the histogram", judged, "discriminator_view_epoch")
+        chosen_view = epoch_view(run, view_epoch)
+        histogram_column, fraction_column = st.columns(2, gap="medium")
+        with histogram_column:
+            plots.show(histogram_figure(chosen_view), key="discriminator_histogram")
+        st.caption(
+            f"{len(chosen_view.real)} real test digits and {len(chosen_view.generated)} digits from the same "
+            f"epoch's generator ({verdict.view_per_digit(run)} of each label). At epoch {view_epoch} D is right about "
+            f"{percent(chosen_view.fraction_right)} of them (real called real, generated called fake)."
+        )
+        common.explain(
+            "Early on D is sure: real digits near 100%, generated ones near 0%. As the generator "
+            "improves the two humps move together and D's hit rate sinks towards a coin toss (50%): "
+            "the game the losses describe, seen from D's side."
+        )
+        with fraction_column:
+            slot = st.empty()
+        missing = [e for e in judged if not verdict.is_remembered(run, e)]
+        views = []
+        for epoch in judged:
+            if epoch in missing:
+                done = missing.index(epoch)
+                slot.progress(done / len(missing), text=f"Asking D about epoch {epoch} "
+                                                         f"({done + 1} of the {len(missing)} not seen yet)…")
+            views.append(epoch_view(run, epoch))
+        with slot:
+            plots.show(fraction_figure(views, view_epoch), key="discriminator_fraction")
 
 
 st.title("The discriminator's verdict")
@@ -182,34 +217,14 @@ with common.page_errors():
         picture_column, chart_column = st.columns([2, 3], gap="large")
         with picture_column:
             common.show_image(common.upscale(image, 10), caption=what, max_height="300px")
-            st.markdown(f"## D: {every_label[digit]:.0%} real")
+            st.markdown(f"## D: {percent(every_label[digit])} real")
             st.markdown(f"D at epoch {epoch}, asked “is this a real {digit}?”")
         with chart_column:
-            st.plotly_chart(label_figure(every_label, digit), key="discriminator_labels", theme=None)
-        common.explain(
-            "D gives the probability that the picture is a **real digit of the label it is told**. "
-            "It judges the pair: a perfect 3 presented as \"8\" should be called fake. The "
-            "generator wins when its digits get high scores for their own labels."
-        )
+            plots.show(label_figure(every_label, digit), key="discriminator_labels")
+        common.explain(reading_guide(epoch, digit, every_label, epoch_view(run, epoch)))
 
         st.subheader("Draw a digit")
         draw_a_digit(run, epoch)
 
         st.subheader("D's view across the epochs")
-        view_epoch = common.epoch_control("Epoch of the histogram", judged, "discriminator_view_epoch")
-        with st.spinner("Asking D about real and generated digits…"):
-            views = [epoch_view(run, e) for e in judged]
-        chosen_view = views[judged.index(view_epoch)]
-        histogram_column, fraction_column = st.columns(2, gap="medium")
-        histogram_column.plotly_chart(histogram_figure(chosen_view), key="discriminator_histogram", theme=None)
-        fraction_column.plotly_chart(fraction_figure(views, view_epoch), key="discriminator_fraction", theme=None)
-        st.caption(
-            f"{len(chosen_view.real)} real test digits and {len(chosen_view.generated)} digits from the same "
-            f"epoch's generator ({PER_DIGIT} of each label). At epoch {view_epoch} D is right about "
-            f"{chosen_view.fraction_right:.0%} of them (real called real, generated called fake)."
-        )
-        common.explain(
-            "Early on D is sure: real digits near 100 %, generated ones near 0 %. As the generator "
-            "improves the two humps move together and D's hit rate sinks towards a coin toss (50 %): "
-            "the game the losses describe, seen from D's side."
-        )
+        st.fragment(view_across_epochs)(run, judged)
