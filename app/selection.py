@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.text import plain
 from app.loaders import AVERAGED_KEY, epochs, file_key, history, weight_epochs
 from cgan import jobs
 from cgan.runs import Run, RunError, check_run_name, checkpoints_root, list_runs
@@ -95,47 +96,34 @@ def describe(run: Run) -> str:
     return text
 
 
-def eta_seconds(run: Run) -> float | None:
-    """Seconds until the running trainer of `run` is done, from its recent epoch times."""
-    try:
-        records = history(run)
-    except RunError:
-        return None
-    total = run.status().get("epochs_total")
-    if not records or not isinstance(total, int):
-        return None
-    recent = [r.epoch_seconds for r in records[-5:]]
-    return max(0.0, (total - records[-1].epoch) * sum(recent) / len(recent))
-
-
 def duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    """A time a student reads at a glance: "40 s", "3 min 05 s", "1 h 20 min"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def job_line(run: Run) -> str:
-    """'name: epoch k of N, about T left' for a run that trains now."""
-    done = _done(run) or 0
-    total = run.status().get("epochs_total")
-    text = f"**{run.name}**: epoch {done} of {total}" if total else f"**{run.name}**: epoch {done}"
-    eta = eta_seconds(run)
-    if eta is not None and done:
-        text += f", about {duration(eta)} left"
-    return text
+def jobs_now() -> list[jobs.Job]:
+    """The jobs training, starting or queued now, newest first; a damaged run is left out."""
+    try:
+        return [job for job in jobs.list_jobs() if job.active or job.queued]
+    except (OSError, ValueError, RunError, jobs.JobError):
+        return []
 
 
-def running_runs() -> list[Run]:
-    found = []
-    for run in runs():
-        try:
-            if training_state(run) == "running":
-                found.append(run)
-        except (RunError, OSError, ValueError):
-            continue  # a damaged run never takes the sidebar down
-    return found
+def job_line(job: jobs.Job) -> str:
+    """'name: epoch k of N, about T left' (or queued / starting) for the sidebar's jobs box."""
+    name = f"**{plain(job.name)}**"
+    if job.queued:
+        return f"{name}: queued" + (f", place {job.place}" if job.place else "")
+    if not job.history:
+        return f"{name}: starting"
+    text = f"{name}: epoch {job.epochs_done} of {job.epochs_total}"
+    eta = job.eta_seconds()
+    return text + (f", about {duration(eta)} left" if eta is not None else "")
 
 
 def _follow(name: str) -> None:
@@ -144,29 +132,36 @@ def _follow(name: str) -> None:
 
 
 def sidebar_jobs() -> None:
-    """Every job training now, from every page and after the tab is reopened: name, epoch k of
-    N, time left, and one click to show it on every page. Refreshed every few seconds."""
-    running = running_runs()
+    """Every job training, starting or queued now, from every page and after the tab is reopened:
+    name, epoch k of N, time left, and one click to show it on every page. Refreshed every few
+    seconds while there is one; a queued job starts from here when a slot frees, whichever page
+    is open."""
+    busy = jobs_now()
 
-    @st.fragment(run_every=JOBS_REFRESH_SECONDS if running else None)
-    def jobs() -> None:
-        now = running_runs()
-        names = [run.name for run in now]
-        if st.session_state.pop("_follow_clicked", False) or names != [r.name for r in running]:
-            st.rerun(scope="app")  # a click, or a job started or ended: redraw every part
+    @st.fragment(run_every=JOBS_REFRESH_SECONDS if busy else None)
+    def box() -> None:
+        try:
+            started = jobs.start_queued()  # whoever looks next starts what waits for a free slot
+        except (OSError, jobs.JobError):
+            started = []
+        now = jobs_now()
+        changed = [(j.name, j.state, j.run.exists()) for j in now] != \
+                  [(j.name, j.state, j.run.exists()) for j in busy]
+        if st.session_state.pop("_follow_clicked", False) or started or changed:
+            st.rerun(scope="app")  # a click, or a job started, queued, listed or ended: redraw all
         if not now:
             return
         with st.container(border=True, key="sidebar_jobs"):
             st.markdown(":material/model_training: **Training now**")
-            for run in now:
-                st.markdown(job_line(run))
-                if st.session_state.get(RUN_KEY) != run.name:
-                    st.button(f"Show {run.name}", key=f"follow_{run.name}", on_click=_follow,
-                              args=(run.name,), icon=":material/visibility:")
+            for job in now:
+                st.markdown(job_line(job))
+                if st.session_state.get(RUN_KEY) != job.name:
+                    st.button(f"Show {plain(job.name)}", key=f"follow_{job.name}", on_click=_follow,
+                              args=(job.name,), icon=":material/visibility:")
                 else:
                     st.caption("Shown on every page.")
 
-    jobs()
+    box()
 
 
 def _options(chosen: str | None) -> tuple[list[str], dict[str, Run], str | None]:
@@ -186,6 +181,12 @@ def sidebar_run_picker() -> Run | None:
     the address (?run=NAME), so a reopened tab shows the same run. Its options are run names, never
     labels that change with the run's state: a run going from queued to starting to training to
     finished stays chosen."""
+    asked = st.query_params.get(RUN_KEY)
+    if RUN_KEY not in st.session_state and asked and (checkpoints_root() / asked).is_dir():
+        try:
+            st.session_state[RUN_KEY] = check_run_name(asked)  # a reopened tab: its address's run
+        except ValueError:
+            pass
     chosen = st.session_state.get(RUN_KEY)
     names, by_name, pending = _options(chosen)
     if not names:
@@ -194,9 +195,11 @@ def sidebar_run_picker() -> Run | None:
         return None
     if chosen not in names:
         if chosen is not None:
-            st.sidebar.warning(f"Run {chosen} is gone.")
+            st.sidebar.warning(f"Run {plain(chosen)} is gone.")
         st.session_state[RUN_KEY] = default_run_name(names)
-    name = st.sidebar.selectbox("Run", names, key=RUN_KEY, bind="query-params")
+    name = st.sidebar.selectbox("Run", names, key=RUN_KEY)
+    if st.query_params.get(RUN_KEY) != name:
+        st.query_params[RUN_KEY] = name
     if name not in by_name:
         st.sidebar.caption(PENDING_NOTES[pending or "empty"])
         return Run(checkpoints_root() / name)
@@ -245,7 +248,7 @@ def current_run() -> Run | None:
     name = st.session_state.get(RUN_KEY)
     names, by_name, pending = _options(name)
     if pending:
-        st.info(f"Run {name}: {PENDING_NOTES[pending]}")
+        st.info(f"Run {plain(name)}: {PENDING_NOTES[pending]}")
         return None
     if not names:
         st.info(
@@ -264,12 +267,12 @@ def require_epochs(run: Run, with_weights: bool = False) -> list[int]:
     if not found:
         if not epochs(run):
             st.info(
-                f"Run {run.name} has no finished epoch yet. Its first epoch appears here as soon "
+                f"Run {plain(run.name)} has no finished epoch yet. Its first epoch appears here as soon "
                 "as it is done."
             )
         else:
             st.warning(
-                f"Run {run.name} has no generator weights on disk, so it cannot draw digits."
+                f"Run {plain(run.name)} has no generator weights on disk, so it cannot draw digits."
             )
     return found
 

@@ -8,17 +8,24 @@ import pytest
 import torch
 
 from cgan.limits import TRAIN_IMAGES
-from cgan.presets import PRESETS, RECIPE, choices, preset
+from cgan.presets import LECTURE, PRESETS, RECIPE, REPORT, choices, preset
 from cgan.runs import Run
 from cgan.symptoms import diagnose, mean_diversity
-from cgan.train import train
+from cgan.train import TrainConfig, train
 
 
 def test_every_preset_is_a_valid_short_run_with_one_sentence():
     assert set(PRESETS) >= {"discriminator-wins", "learning-rate-too-high", "mode-collapse"}
-    assert choices() == [RECIPE, *PRESETS.values()]  # the Train page's order: the healthy game first
+    # The Train page's order: the lecture's run (its default), the report's, then the short runs.
+    assert choices() == [LECTURE, REPORT, RECIPE, *PRESETS.values()]
     assert preset("report-recipe").config().lr == 1e-3 and RECIPE.config().beta1 == 0.5
-    for item in choices():
+    report, lecture = REPORT.config(), LECTURE.config()
+    assert report == TrainConfig.for_model("cgan")  # the report's recipe, every setting
+    assert (report.epochs, report.limit, report.batch_size, report.lr) == (200, None, 150, 1e-3)
+    assert lecture.problems() == {} and lecture.limit is None and lecture.model == "cgan"
+    assert (lecture.batch_size, lecture.lr, lecture.beta1) == (64, 3e-3, 0.5)
+    assert LECTURE.promise.endswith(".") and "minute" in LECTURE.promise
+    for item in (RECIPE, *PRESETS.values()):
         config = item.config()
         assert config.problems() == {}, item.name
         # Short enough for a lecture: at most 300,000 images seen (under half a minute here).

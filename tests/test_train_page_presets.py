@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from cgan import jobs
-from cgan.presets import RECIPE, choices, preset
+from cgan.presets import LECTURE, RECIPE, choices, preset
 from cgan.runs import Run
 from tests.test_app_train import open_page, press, watch
 
@@ -49,11 +49,13 @@ def notes(page) -> list[str]:
 def test_each_recipe_is_offered_with_its_sentence_and_fills_the_form(root):
     page = open_page()
     picker = page.radio(key="train_preset")
-    assert picker.value is None  # nothing picked: the form holds the report's numerics, 10 epochs
+    assert picker.value is None  # nothing picked: the form holds the lecture's run
     assert picker.options == [item.title for item in choices()]
     assert list(picker.proto.captions) == [item.description for item in choices()]
-    assert form(page) == dict(epochs=10, lr="0.001", beta1=0.5, limit=10_000, batch_size=150, seed=0,
+    assert form(page) == dict(epochs=15, lr="0.003", beta1=0.5, limit=None, batch_size=64, seed=0,
                               ema=False, g_steps=1)
+    # The form says in one sentence what the class will see, and when.
+    assert any(LECTURE.promise in c.value for c in page.caption)
 
     for item in choices():
         picker = page.radio(key="train_preset")

@@ -16,11 +16,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import common, plots
+from app.selection import duration
 from app.widgets import symptom_notes
 from cgan import jobs
 from cgan.limits import QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import get_model
-from cgan.presets import choices, preset
+from cgan.presets import LECTURE, REPORT, choices, preset
 from cgan.runs import RunError, checkpoints_root
 
 REFRESH_SECONDS = 2.0
@@ -45,7 +46,7 @@ STATE_BADGES = {
     "interrupted": ":orange-badge[:material/warning: interrupted]",
     "failed": ":red-badge[:material/error: failed]",
 }
-# A short run that shows rough digits within a minute or two on a laptop's CPU.
+# The cDCGAN's first values: a short run (its epochs cost about ten of the CGAN's).
 QUICK_EPOCHS = 10
 QUICK_IMAGES = 10_000
 EMA_DECAY = 0.999  # the weight average the form's checkbox asks for
@@ -63,15 +64,6 @@ def suggest_name() -> str:
     while f"live-{number}" in taken:
         number += 1
     return f"live-{number}"
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def toast(text: str, icon: str) -> None:
@@ -187,26 +179,51 @@ def field_error(name: str) -> None:
         st.error(message, icon=":material/error:")
 
 
+def preset_values(config) -> dict:
+    """The form's fields for a TrainConfig (a recipe's settings)."""
+    return dict(epochs=config.epochs, lr=f"{config.lr:g}", limit=config.limit, batch_size=config.batch_size,
+                beta1=config.beta1, ema=config.ema > 0, g_steps=config.g_steps)
+
+
 def form_defaults(model: str) -> dict:
-    """The form's first values for `model`: the report's numerics over a quick run."""
+    """The form's first values for `model`: the CGAN's are the lecture's run (digits within a
+    minute); the cDCGAN's are the report's numerics over a quick run."""
+    if model == LECTURE.overrides["model"]:
+        return {**preset_values(LECTURE.config()), "seed": 0}
     defaults = get_model(model).defaults
     return dict(epochs=QUICK_EPOCHS, lr=f"{defaults.lr:g}", limit=QUICK_IMAGES, seed=0,
                 batch_size=defaults.batch_size, beta1=defaults.beta1, ema=False, g_steps=1)
 
 
-def apply_preset() -> None:
-    """Picking a recipe fills the form with its settings (the seed and run name stay)."""
-    name = st.session_state.get(PRESET_KEY)
-    if not name:
-        return
+def fill_form(name: str) -> None:
+    """Fill the form with a recipe's settings (the seed and run name stay)."""
     config = preset(name).config()
     st.session_state[MODEL_KEY] = config.model
-    values = dict(epochs=config.epochs, lr=f"{config.lr:g}", limit=config.limit,
-                  batch_size=config.batch_size, beta1=config.beta1, ema=config.ema > 0,
-                  g_steps=config.g_steps)
-    for field, value in values.items():
+    for field, value in preset_values(config).items():
         st.session_state[field_key(config.model, field)] = value
     st.session_state.pop(ERRORS_KEY, None)
+
+
+def apply_preset() -> None:
+    """Picking a recipe fills the form with its settings."""
+    name = st.session_state.get(PRESET_KEY)
+    if name:
+        fill_form(name)
+
+
+def use_report_recipe() -> None:
+    st.session_state[PRESET_KEY] = REPORT.name
+    fill_form(REPORT.name)
+
+
+def what_the_class_sees(model: str) -> str:
+    """One sentence under Start: what the run the form describes will show, and when."""
+    state = st.session_state
+    values = {name: state.get(field_key(model, name)) for name in ("epochs", "lr", "limit", "batch_size")}
+    lecture = {name: form_defaults(LECTURE.overrides["model"])[name] for name in values}
+    if model == LECTURE.overrides["model"] and values == lecture:
+        return LECTURE.promise
+    return ""
 
 
 def preset_picker() -> None:
@@ -219,8 +236,7 @@ def preset_picker() -> None:
             format_func=lambda name: options[name].title,
             captions=[item.description for item in options.values()],
             on_change=apply_preset,
-            help="Fills the form below with the recipe's settings (the CGAN, "
-                 f"{QUICK_IMAGES:,} images, a few epochs); change any field before you start.",
+            help="Fills the form below with the recipe's settings; change any field before you start.",
         )
 
 
@@ -297,12 +313,18 @@ def start_form(devices: list[str]) -> None:
                         help="Saved beside the raw weights at every kept epoch; an average of many "
                              "steps often draws cleaner digits. Off in the report's recipe.")
             field_error("ema")
-        start, note = st.columns([1, 3], vertical_alignment="center")  # one row: Start stays on screen
+        start, report, note = st.columns([5, 5, 11], vertical_alignment="center")  # Start stays on screen
         with start:
             st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                                   key="train_start", on_click=start_from_form)
+        with report:
+            st.form_submit_button("The report's recipe", icon=":material/menu_book:", key="train_report",
+                                  on_click=use_report_recipe,
+                                  help="Fills the form with the report's settings: all 60,000 images, "
+                                       "200 epochs. Start then trains it.")
         with note:
-            st.caption(quality_caption(model))
+            promise = what_the_class_sees(model)
+            st.caption(f"**{promise}** {quality_caption(model)}" if promise else quality_caption(model))
         field_error("capacity")
         field_error("start")
 

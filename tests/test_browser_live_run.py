@@ -1,0 +1,156 @@
+"""Step 8 of the lecture on a loaded machine: a run started from the browser stays chosen on every
+page through queued, starting, training and finished, across page switches and a reopened tab.
+
+A busy process shares the two cores (so the trainer's start takes seconds), and a first job holds
+the only training slot, so the run started in the browser queues first. The sidebar's run picker
+is read four times a second the whole way: it must name the new run every time, and no page may
+call it gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from browser_support import chromium_page, streamlit_server, wait_for_app
+from cgan import jobs
+from test_browser import MISSING
+
+NAME = "live-1"
+
+
+@pytest.fixture
+def root(tmp_path, cgan_run):
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(cgan_run.path, folder / "cgan-report")
+    yield folder
+    for job in jobs.list_jobs(folder):  # never leave a trainer behind
+        if job.is_alive() and job.pid:
+            os.kill(job.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def busy():
+    """One process spinning on a core for the whole test: a lecture laptop doing something else."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+class Watch:
+    """What the sidebar says, sampled while the test waits."""
+
+    def __init__(self, page):
+        self.page = page
+        self.states: list[str] = []
+
+    def picked(self) -> str:
+        return self.page.get_by_test_id("stSidebar").get_by_role("combobox").first.input_value(timeout=30_000)
+
+    def sample(self) -> None:
+        picked = self.picked()
+        text = self.page.get_by_test_id("stApp").inner_text()
+        assert picked == NAME, f"the picker shows {picked!r}; sidebar: {self.sidebar()}"
+        assert "is gone" not in text and "did not start" not in text, text
+        caption = self.sidebar()
+        state = ("queued" if "Queued" in caption else "starting" if "Starting" in caption
+                 else "training" if "training now" in caption else "finished" if " epochs" in caption
+                 else "other")
+        if not self.states or self.states[-1] != state:
+            self.states.append(state)
+
+    def sidebar(self) -> str:
+        return self.page.get_by_test_id("stSidebar").inner_text()
+
+    def until(self, condition, timeout: float, what: str) -> None:
+        deadline = time.time() + timeout
+        while True:
+            self.sample()
+            if condition():
+                return
+            assert time.time() < deadline, f"timed out waiting for {what}; states {self.states}"
+            self.page.wait_for_timeout(250)
+
+
+def settle(page) -> None:
+    """The page has drawn (its refresh timers rerun parts of it every few seconds; on a loaded
+    machine a whole run can take that long, so a moment between runs is enough)."""
+    wait_for_app(page, timeout=180_000)
+
+
+def open_link(page, name: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("link", name=name, exact=True).click()
+    settle(page)
+
+
+def test_a_started_run_stays_chosen_on_every_page(root, busy, output_dir):
+    if MISSING:
+        pytest.fail(f"browser test cannot run: {MISSING}")
+    blocker = jobs.start(jobs.JobRequest(name="blocker", epochs=300, limit=1000, batch_size=100),
+                         root=root, max_running=1)
+    deadline = time.time() + 120
+    while not (jobs.get_job("blocker", root).history):
+        assert time.time() < deadline, jobs.get_job("blocker", root).log_tail()
+        time.sleep(0.3)
+    with streamlit_server(checkpoints=root, env={"CGAN_MAX_JOBS": "1"}) as url, \
+            chromium_page(width=1280, height=720) as page:
+        try:
+            page.goto(url + "/train")
+            page.get_by_role("button", name="Start training").wait_for(timeout=180_000)
+            page.get_by_role("spinbutton", name="Epochs").fill("12")
+            page.get_by_role("spinbutton", name="Training images").fill("6000")
+            page.get_by_role("textbox", name="Run name").fill(NAME)
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_text(f"Queued {NAME}").wait_for()
+            watch = Watch(page)
+            watch.until(lambda: "Queued" in watch.sidebar(), 30, "the queued note")
+
+            open_link(page, "Training evolution")
+            watch.sample()
+            assert f"Run {NAME}: Queued" in page.get_by_test_id("stMain").inner_text()
+            page.screenshot(path=output_dir / "live-run-queued.png")
+
+            jobs.stop(blocker.name, root)  # the slot frees; the open page starts the queued run
+            watch.until(lambda: jobs.get_job(NAME, root).history, 180, "the first epoch")
+            # Its grid comes up on the open page by itself.
+            page.get_by_test_id("stImageCaption").filter(has_text="Epoch").first.wait_for(timeout=30_000)
+            watch.sample()
+            page.screenshot(path=output_dir / "live-run-training.png")
+
+            open_link(page, "Loss curves")
+            watch.sample()
+            page.get_by_test_id("stPlotlyChart").first.wait_for()
+
+            # A reopened tab (the same address) shows the same run.
+            address = page.url
+            assert f"run={NAME}" in address, address
+            browser = page.context.browser
+            page.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.set_default_timeout(60_000)
+            page.goto(address)
+            settle(page)
+            watch.page = page
+            watch.sample()
+
+            open_link(page, "Training evolution")
+            watch.until(lambda: not jobs.get_job(NAME, root).active
+                        and " epochs" in watch.sidebar() and "training now" not in watch.sidebar(),
+                        240, "the run to finish")
+            page.get_by_test_id("stImageCaption").filter(has_text="Epoch 12").first.wait_for(timeout=30_000)
+            page.screenshot(path=output_dir / "live-run-finished.png")
+        except BaseException:
+            page.screenshot(path=output_dir / "live-run-failed.png")
+            raise
+    assert jobs.get_job(NAME, root).state == "finished"
+    seen = watch.states
+    assert seen[0] == "queued" and seen[-1] == "finished", seen
+    assert "training" in seen, seen
+    assert "other" not in seen, seen
