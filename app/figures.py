@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+import struct
 from collections.abc import Callable
 
 import numpy as np
@@ -154,6 +156,67 @@ def show_figures(
         f'<div class="cgan-figures cgan-{html.escape(key)}" '
         f'style="grid-template-columns: repeat({per_row}, minmax(0, 1fr)); '
         f'--fit-height: {max_height};">{"".join(items)}</div>'
+    )
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of PNG bytes, read from the header."""
+    return struct.unpack(">II", data[16:24])
+
+
+PANEL_GAP = "0.75rem"
+CAPTION_HEIGHT = "1.85rem"  # a one-line figcaption: its 1.5rem line and 0.15rem margins
+
+
+def row_layouts(count: int) -> list[tuple[int, int]]:
+    """The (columns, rows) a fitted figure of `count` panels may take: up to four in one row
+    or two rows, more in two rows or three."""
+    fewest = 1 if count <= 4 else 2
+    rows = [r for r in (fewest, fewest + 1) if r <= count]
+    return [(math.ceil(count / r), r) for r in rows]
+
+
+def panel_height(columns: int, rows: int, aspect: float, available: str) -> str:
+    """The CSS height of a panel in a `columns` x `rows` layout: as large as the width of its
+    container (100cqw) and the height `available` to the whole figure allow."""
+    by_width = f"(100cqw - {columns - 1} * {PANEL_GAP}) / {columns * aspect:.4f}"
+    by_height = f"({available} - {rows - 1} * {PANEL_GAP}) / {rows} - {CAPTION_HEIGHT}"
+    return f"min(calc({by_width}), calc({by_height}))"
+
+
+def show_panels(figures: list[tuple[bytes, str]], available: str, key: str = "panels") -> None:
+    """PNG pictures of the same shape, each captioned above, in whichever layout (one row, or two
+    rows of half as many, ...) makes them largest in the width of the page's column and the
+    height `available` (a CSS length, e.g. "calc(100vh - 4rem)"): four square panels take one
+    row on a wide, short screen and two rows of two on a 16:9 screen beside the controls.
+
+    The choice is made in CSS, so it follows the window and the sidebar without a rerun: each
+    layout's panel height is computed (container query units, cqw), the larger one is used, and
+    the figure's width is capped to hold exactly that layout's number of panels per row."""
+    aspect = max(w / h for w, h in (png_size(data) for data, _ in figures))
+    layouts = row_layouts(len(figures))
+    heights = [panel_height(c, r, aspect, available) for c, r in layouts]
+    size = heights[0] if len(heights) == 1 else f"max({heights[0]}, {heights[1]})"
+
+    def row_width(columns: int) -> str:
+        return f"calc({columns} * var(--panel) * {aspect:.4f} + {columns - 1} * {PANEL_GAP} + 2px)"
+
+    if len(layouts) == 1:
+        width = row_width(layouts[0][0])
+    else:  # the first layout's width when its panels are larger, else the second's
+        larger_first = f"({heights[0]} - {heights[1]}) * 100000"
+        width = (f"clamp({row_width(layouts[1][0])}, calc({row_width(layouts[1][0])} + "
+                 f"{larger_first}), {row_width(layouts[0][0])})")
+    items = []
+    for data, caption in figures:
+        text = html.escape(caption)
+        items.append(f'<figure class="cgan-figure" data-testid="stImage">'
+                     f'<figcaption data-testid="stImageCaption">{text}</figcaption>'
+                     f'<img src="{_data_url(data)}" alt="{text}"></figure>')
+    st.html(
+        f'<div class="cgan-fit"><div class="cgan-panels cgan-{html.escape(key)}" '
+        f'style="--panel: {size}; --aspect: {aspect:.4f}; max-width: {width}; gap: {PANEL_GAP};">'
+        f'{"".join(items)}</div></div>'
     )
 
 

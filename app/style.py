@@ -34,6 +34,13 @@ header[data-testid="stHeader"] button, header[data-testid="stHeader"] a { pointe
 .cgan-figure { margin: 0; text-align: center; min-width: 0; }
 .cgan-figure img { display: block; margin: 0 auto; max-width: 100%; max-height: var(--fit-height);
   width: auto; height: auto; image-rendering: auto; }
+/* Panels drawn by app.figures.show_panels: the layout (one row or two) whose panels are larger,
+   computed from the column's width (container query units) and the height given (--panel). */
+.cgan-fit { container-type: inline-size; width: 100%; }
+.cgan-panels { display: flex; flex-wrap: wrap; justify-content: center; align-items: flex-end;
+  margin: 0 auto; }
+.cgan-panels > .cgan-figure { flex: 0 0 auto; width: calc(var(--panel) * var(--aspect)); }
+.cgan-panels img { max-height: var(--panel); }
 /* A compact page list, so the run picker, the jobs training now and the presentation toggle sit on
    a 720-pixel projector's first screen below it. */
 [data-testid="stSidebarHeader"] { height: 2.75rem; min-height: 0; padding-top: 0.5rem; padding-bottom: 0;
@@ -44,7 +51,8 @@ header[data-testid="stHeader"] button, header[data-testid="stHeader"] a { pointe
 [data-testid="stSidebarNavSeparator"] { margin: 0.15rem 0; }
 [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
 [data-testid="stSidebarUserContent"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
-.cgan-figure figcaption { font-size: 1.05rem; font-weight: 700; color: #000; margin: 0.15rem 0; }
+.cgan-figure figcaption { font-size: 1.05rem; line-height: 1.5rem; font-weight: 700; color: #000;
+  margin: 0.15rem 0; }
 </style>
 """
 
@@ -53,7 +61,8 @@ PRESENTATION_CSS = """
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"],
 [data-testid="stToolbar"], [data-testid="stMainBlockContainer"] h1,
-[class*="st-key-controls"] { display: none !important; }
+[class*="st-key-controls"], [data-testid="stLayoutWrapper"]:has(> [class*="st-key-controls"]) {
+  display: none !important; }
 [data-testid="stMainBlockContainer"] { padding: 0.5rem 1rem 0 1rem; max-width: 100%; }
 .st-key-present_exit { position: fixed; right: 0.6rem; top: 0.5rem; z-index: 1000; width: auto; }
 .st-key-present_exit button { opacity: 0.55; }

@@ -1,37 +1,33 @@
 """Compare epochs: grids (or one digit and seed) side by side at chosen epochs (report Figure 4).
 
-The report's four epochs sit in one row, each labelled above, and the whole figure fits the first
-screen of a 1280x720 projector: the panels take their size from the window.
+The figure fills the first screen, the controls beside it in a narrow column: the panels take
+whichever layout makes them largest (one row of four, or two rows of two) in the space left by the
+sidebar and the window, so on a 1280x720 projector each grid is about 280 pixels or more.
 """
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from app import common
+from app.figures import show_panels
 
 WHOLE_GRID = "Whole grid"
 ONE_DIGIT = "One digit"
 EPOCHS_KEY = "compare_epochs"
 COLUMN_KEY = "compare_column"
 MOST_EPOCHS = 8
-
-if not common.presenting():
-    st.title("Compare epochs")
+CONTROLS_WIDTH = 208  # pixels: the title and controls beside the figure
+# The height the figure may take: the window less the page's top margin (presentation mode: the
+# smaller margin it leaves), so the panels end on the first screen.
+AVAILABLE = "calc(100vh - 3.1rem)"
+AVAILABLE_PRESENTING = "calc(100vh - 2rem)"
 
 
 def per_row(count: int) -> int:
-    """Up to four panels share one row (the report's figure); more make two even rows."""
-    return count if count <= 4 else math.ceil(count / 2)
-
-
-def fit_height(count: int, controls_rem: float) -> str:
-    """The CSS height a panel may take: the window less the controls above, shared by the rows."""
-    rows = math.ceil(count / per_row(count))
-    above = 4.5 if common.presenting() else controls_rem
-    return f"calc((100vh - {above}rem) / {rows} - {2.2 * (rows - 1)}rem)"
+    """Panels per row of the downloaded PNG: up to four in one row (the report's figure), more
+    in two even rows."""
+    return count if count <= 4 else -(-count // 2)
 
 
 def use_report_epochs(epochs: list[int]) -> None:
@@ -71,56 +67,55 @@ def digit_panels(run, chosen: list[int], saved: list[int], digit: int, seed: int
     return panels
 
 
+title = st.empty()  # the page's title, where there is no figure (beside the figure otherwise)
+shown = False
 with common.page_errors():
     run = common.current_run()
     epochs = common.require_epochs(run) if run is not None else []
     if epochs:
-        with st.container(key="controls-compare"):
-            top = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-            mode = top.segmented_control(
+        shown = True
+        layout = st.container(horizontal=True, gap="small", key="compare_layout")
+        figure_part = layout.container()
+        with layout.container(width=CONTROLS_WIDTH, key="controls-compare"):
+            st.title("Compare epochs")
+            mode = st.segmented_control(
                 "Show", [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True,
                 key="compare_mode", width="content",
             )
-            with top.container(width=350):
-                chosen = chosen_epochs(epochs)
-            with top:
-                st.button("Report's epochs", key="compare_report_epochs", on_click=use_report_epochs,
-                          args=(epochs,),
-                          help="20, 50, 75 and 200 (or the nearest this run has)")
+            chosen = chosen_epochs(epochs)
+            st.button("Report's epochs", key="compare_report_epochs", on_click=use_report_epochs,
+                      args=(epochs,), help="20, 50, 75 and 200 (or the nearest this run has)")
             column = None
             if mode == WHOLE_GRID:
                 column = st.session_state.get(COLUMN_KEY)
             saved = common.require_epochs(run, with_weights=True) if mode == ONE_DIGIT else []
             if mode == ONE_DIGIT and saved:
-                row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-                with row:
-                    digit = common.digit_control("compare_digit")
-                with row.container(width="content"):
-                    seed = common.seed_control("compare_seed")
-                count = int(row.number_input("Samples", 1, 16, 9, key="compare_count", width=170))
+                digit = common.digit_control("compare_digit")
+                seed = common.seed_control("compare_seed")
+                count = int(st.number_input("Samples", 1, 16, 9, key="compare_count", width=170))
             elif mode == WHOLE_GRID:
-                st.pills("Outline a column (one noise vector) in every panel", list(range(10)),
-                         key=COLUMN_KEY)
-        if not chosen:
-            st.info("Pick one or more epochs to compare.")
-        elif mode == WHOLE_GRID or saved:
-            if mode == WHOLE_GRID:
-                panels = grid_panels(run, chosen, column)
-                height = fit_height(len(chosen), 17.5)
-            else:
-                panels = digit_panels(run, chosen, saved, digit, seed, count)
-                height = fit_height(len(chosen), 19.5)
-            common.show_figures([(common.png_bytes(p), label) for p, label in panels],
-                                per_row=per_row(len(chosen)), max_height=height,
-                                caption_above=True, key="compare")
-            if not common.presenting():
-                what = "grids" if mode == WHOLE_GRID else f"digit{digit}-seed{seed}"
-                common.download_png(
-                    "PNG of this figure",
-                    lambda: common.labelled_panels(panels, per_row(len(chosen))),
-                    f"{run.name}-epochs-{'-'.join(map(str, chosen))}-{what}.png",
-                    key="compare_png",
-                )
+                st.pills("Outline a column", list(range(10)), key=COLUMN_KEY,
+                         help="One noise vector: the same column outlined in every panel")
+            download = st.container()
+        with figure_part:
+            if not chosen:
+                st.info("Pick one or more epochs to compare.")
+            elif mode == WHOLE_GRID or saved:
+                if mode == WHOLE_GRID:
+                    panels = grid_panels(run, chosen, column)
+                else:
+                    panels = digit_panels(run, chosen, saved, digit, seed, count)
+                show_panels([(common.png_bytes(p), label) for p, label in panels],
+                            AVAILABLE_PRESENTING if common.presenting() else AVAILABLE,
+                            key="compare")
+                with download:
+                    what = "grids" if mode == WHOLE_GRID else f"digit{digit}-seed{seed}"
+                    common.download_png(
+                        "PNG of this figure",
+                        lambda: common.labelled_panels(panels, per_row(len(chosen))),
+                        f"{run.name}-epochs-{'-'.join(map(str, chosen))}-{what}.png",
+                        key="compare_png",
+                    )
         if not common.presenting():
             common.explain(
                 "**Between epoch 20 and 200.** At epoch 20 the digits are rough outlines; 0 and 1 "
@@ -128,3 +123,5 @@ with common.page_errors():
                 "strokes get cleaner; from about epoch 75 the pictures barely change. The noise is "
                 "the same in every panel, so you watch the *same* handwriting improve."
             )
+if not shown and not common.presenting():
+    title.title("Compare epochs")

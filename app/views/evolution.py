@@ -18,6 +18,9 @@ GIF_EVERY_KEY = "evolution_gif_every"
 BASE_STEP_SECONDS = 0.4  # one epoch per 0.4 s at 1x: 200 epochs in 80 s
 SPEEDS = {"1x": 1, "2x": 2, "4x": 4, "8x": 8}
 GIF_EVERY = {"every epoch": 1, "every 5th": 5, "every 10th": 10}
+PRESENT_CONTROLS_WIDTH = 290  # pixels: the epoch jumps on one line, Play and its speed on two
+PRESENT_GRID_HEIGHT = "calc(100vh - 3.9rem)"  # the window less the top margin and the caption
+PRESENT_GRID_SCALE = 4  # drawn 1187 pixels tall: a 1080-pixel screen only ever shrinks it
 
 if not common.presenting():
     st.title("Training evolution")
@@ -65,9 +68,10 @@ def play_controls(epochs: list[int], playing: bool) -> bool:
                       key="evolution_play_row"):
         st.button("", key="evolution_back", icon=":material/skip_previous:", help="One epoch back",
                   on_click=step, args=(epochs, -1))
+        # No tooltip: the pointer rests on this button while the epochs play, and a tooltip
+        # would cover the epoch buttons above it.
         pressed = st.button("Stop" if playing else "Play", key="evolution_play", type="primary",
-                            icon=":material/stop:" if playing else ":material/play_arrow:",
-                            help="Play every epoch in turn")
+                            icon=":material/stop:" if playing else ":material/play_arrow:")
         st.button("", key="evolution_forward", icon=":material/skip_next:",
                   help="One epoch forward", on_click=step, args=(epochs, 1))
         st.segmented_control("Speed", list(SPEEDS), key=SPEED_KEY, required=True,
@@ -76,9 +80,10 @@ def play_controls(epochs: list[int], playing: bool) -> bool:
     return pressed
 
 
-def grid_figure(run, epoch: int, column: int | None, max_height: str) -> None:
+def grid_figure(run, epoch: int, column: int | None, max_height: str,
+                scale: int = common.GRID_SCALE) -> None:
     with common.page_errors():
-        data = common.grid_png(run, epoch, highlight=column)
+        data = common.grid_png(run, epoch, highlight=column, scale=scale)
         common.show_figures([(data, f"Epoch {epoch}")], max_height=max_height, key="evolution")
 
 
@@ -127,9 +132,14 @@ def evolution(run, epochs: list[int], timer_on: bool) -> None:
     column = st.session_state.get(COLUMN_KEY)
 
     if presenting:
+        # The grid as tall as the window; the jumps and Play beside it, where a 4:3 or 16:9
+        # screen has room to spare (below it they would push the grid's bottom off the screen).
         epoch = st.session_state.get(EPOCH_KEY, last)
-        grid_figure(run, epoch, column, max_height="calc(100vh - 6.5rem)")
-        with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
+        layout = st.container(horizontal=True, gap="small", vertical_alignment="center",
+                              key="evolution_present")
+        with layout.container():
+            grid_figure(run, epoch, column, max_height=PRESENT_GRID_HEIGHT, scale=PRESENT_GRID_SCALE)
+        with layout.container(width=PRESENT_CONTROLS_WIDTH, key="evolution_present_side"):
             common.epoch_jumps(EPOCH_KEY, epochs, then=stop_playing)
             pressed = play_controls(epochs, bool(playing))
     else:

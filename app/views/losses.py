@@ -14,11 +14,15 @@ from app import common, plots, widgets
 D_REFERENCE = math.log(4)  # D's loss when it outputs 1/2 for every image: it cannot tell
 G_REFERENCE = math.log(2)  # G's loss at that point
 
+LOSS_HEIGHT = 480  # the loss chart; the two quality charts beside it share its height
+METRIC_HEIGHT = 230
+CHART_MIN_WIDTH = 380  # pixels: two charts share a row where each gets this much, else they stack
+
 st.title("Loss curves")
-# Two charts share a row where each gets at least 560 pixels, else they stack.
-st.html("""<style>
-.st-key-losses_row [data-testid='stHorizontalBlock'] { flex-wrap: wrap; }
-.st-key-losses_row [data-testid='stColumn'] { flex: 1 1 560px !important; min-width: min(560px, 100%); }
+st.html(f"""<style>
+.st-key-losses_row [data-testid='stHorizontalBlock'] {{ flex-wrap: wrap; }}
+.st-key-losses_row [data-testid='stColumn'] {{ flex: 1 1 {CHART_MIN_WIDTH}px !important;
+  min-width: min({CHART_MIN_WIDTH}px, 100%); }}
 </style>""")
 
 
@@ -58,9 +62,20 @@ def loss_figure(curves: dict, window: int, log: bool) -> go.Figure:
                      annotation_text="log 4 ≈ 1.39: D can't tell", annotation_position="top right")
     figure.add_hline(y=G_REFERENCE, line=dict(color="#777777", width=1.5, dash="dash"),
                      annotation_text="log 2 ≈ 0.69", annotation_position="bottom right")
-    plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss")
+    plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss", height=LOSS_HEIGHT)
     figure.update_yaxes(type="log" if log else "linear")
     return figure
+
+
+def device_name(run) -> str:
+    """Where a run trained, as its status.json records it ("cpu", "cuda", ...)."""
+    device = str(run.status().get("device") or "")
+    kind = device.split(":")[0].lower()
+    return {"cpu": "the CPU", "cuda": "a GPU (CUDA)", "mps": "an Apple GPU (MPS)"}.get(
+        kind, device or "a device not recorded")
+
+
+TIME_SUBTITLE = "Training only (the D and G steps): not the quality measurement or saving"
 
 
 def time_figure(curves: dict) -> go.Figure:
@@ -72,10 +87,34 @@ def time_figure(curves: dict) -> go.Figure:
             line=dict(color=plots.COLOURS[index % len(plots.COLOURS)], width=3),
             hovertemplate="%{y:.2f} s",
         ))
-    return plots.style(figure, "Training time per epoch", x_title="Epoch", y_title="Seconds")
+    plots.style(figure, "Training time per epoch", x_title="Epoch", y_title="Seconds")
+    figure.update_layout(title_subtitle=dict(text=TIME_SUBTITLE, font=dict(size=plots.TEXT_PX)),
+                         margin_t=80)
+    return figure
 
 
-def metric_figure(curves: dict, key: str, title: str, y_title: str, scale: float = 1.0):
+def time_caption(curves: dict, runs: dict) -> str:
+    """What the epoch times include, and where and how evenly each run took them."""
+    parts = []
+    for name, records in curves.items():
+        training = sorted(r.epoch_seconds for r in records)
+        wall = sorted(r.wall_seconds for r in records)
+        middle = len(records) // 2
+        parts.append(
+            f"**{name}** on {device_name(runs[name])}: {training[0]:.2f} to {training[-1]:.2f} s "
+            f"of training per epoch (median {training[middle]:.2f} s); "
+            f"{wall[middle]:.2f} s per epoch in all"
+        )
+    return ("Each point is the seconds an epoch spent training the two networks. The quality "
+            "measurement, the sample grid and saving come on top of it (\"in all\": the time "
+            "from one epoch to the next). " + "; ".join(parts) + ". The same training runs "
+            "slower, and less evenly, on a machine busy with other work.")
+
+
+def metric_figure(curves: dict, key: str, title: str, y_title: str, scale: float = 1.0,
+                  x_title: str | None = "Epoch"):
+    """One quality measure per measured epoch, a line per run in the run's colour of the loss
+    chart (so no legend: the loss chart's names the runs)."""
     figure = go.Figure()
     for index, (name, records) in enumerate(curves.items()):
         points = [(r.epoch, r.metrics[key]) for r in records
@@ -83,12 +122,15 @@ def metric_figure(curves: dict, key: str, title: str, y_title: str, scale: float
         if points:
             figure.add_trace(go.Scatter(
                 x=[p[0] for p in points], y=[p[1] * scale for p in points], name=name,
-                mode="lines+markers", line=dict(color=plots.COLOURS[index % len(plots.COLOURS)], width=3),
+                mode="lines+markers" if len(points) < 40 else "lines",
+                line=dict(color=plots.COLOURS[index % len(plots.COLOURS)], width=3),
                 hovertemplate="%{y:.3g}",
             ))
     if not figure.data:
         return None
-    return plots.style(figure, title, x_title="Epoch", y_title=y_title, height=360)
+    plots.style(figure, title, x_title=x_title, y_title=y_title, height=METRIC_HEIGHT, legend=False)
+    figure.update_layout(margin_t=40)
+    return figure
 
 
 def show_symptoms(run, records) -> None:
@@ -106,12 +148,13 @@ with common.page_errors():
             st.session_state["losses_runs"] = [run.name]
         st.session_state["losses_runs"] = [n for n in st.session_state["losses_runs"] if n in names]
         st.session_state["losses_for"] = run.name
-        picked, options = st.columns([3, 2], vertical_alignment="bottom")
-        shown = picked.multiselect("Runs", names, key="losses_runs",
+        # One row of controls, so the charts below start high enough to end on the first screen.
+        with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+            shown = st.multiselect("Runs", names, key="losses_runs",
                                    help="Add runs to overlay their curves.")
-        with options:
-            log = st.toggle("Log scale", key="losses_log")
-            window = st.slider("Smoothing (epochs averaged)", 1, 25, 1, key="losses_smooth")
+            log = st.toggle("Log scale", key="losses_log", width="content")
+            window = st.slider("Smoothing (epochs averaged)", 1, 25, 1, key="losses_smooth",
+                               width=260)
         curves = {}
         for name in shown:
             records = common.history(by_name[name])
@@ -122,8 +165,11 @@ with common.page_errors():
         if run.name in curves:
             show_symptoms(run, curves[run.name])
         if curves:
-            accuracy = metric_figure(curves, "accuracy", "Classifier accuracy", "Accuracy (%)", scale=100)
+            accuracy = metric_figure(curves, "accuracy", "Classifier accuracy", "Accuracy (%)",
+                                     scale=100, x_title=None)
             frechet = metric_figure(curves, "frechet", "Fréchet distance to real", "Distance ↓")
+            if (accuracy is None) != (frechet is None):  # one quality chart: the loss chart's size
+                (accuracy or frechet).update_layout(height=LOSS_HEIGHT, xaxis_title_text="Epoch")
             with st.container(key="losses_row"):
                 left, right = st.columns(2) if (accuracy or frechet) else (st.container(), None)
             with left:
@@ -142,3 +188,4 @@ with common.page_errors():
                 "improving, so look at the grids (and the quality curves) too."
             )
             plots.show(time_figure(curves), key="losses_time")
+            st.caption(time_caption(curves, by_name))

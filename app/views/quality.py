@@ -28,15 +28,18 @@ REJECTED_SHOWN = 24
 NEIGHBOURS = 6
 SUGGESTED = 4  # epochs pre-selected for "Evaluate now"
 TABS = ("Curves", "Which digits are hardest?", "Is it copying?")
+# The two charts of the Curves tab: side by side on a 1280x720 projector with the sidebar open
+# (about 410 px wide each, where the quality legend takes a line per curve) and on its first screen.
+CURVES_HEIGHT = 480
 MARKED_POINTS = 40  # curves with more measurements than this are drawn without a dot per point
 
 st.title("Quality")
 # The headline figures must read from the back of the hall; a pair of charts shares a row where
-# each gets at least 560 pixels, else they stack (a 1280-pixel projector with the sidebar open).
+# each gets at least 380 pixels (a 1280-pixel projector with the sidebar open), else they stack.
 st.html("""<style>
 [data-testid='stMetricValue'] p { font-size: inherit; }
 .st-key-quality_row [data-testid='stHorizontalBlock'] { flex-wrap: wrap; }
-.st-key-quality_row [data-testid='stColumn'] { flex: 1 1 560px !important; min-width: min(560px, 100%); }
+.st-key-quality_row [data-testid='stColumn'] { flex: 1 1 380px !important; min-width: min(380px, 100%); }
 </style>""")
 
 
@@ -84,7 +87,7 @@ def loss_figure(records) -> go.Figure:
                                 line=dict(color=plots.BLUE, width=3), hovertemplate="%{y:.3f}"))
     figure.add_trace(go.Scatter(x=x, y=[r.g_loss for r in records], name="G loss", mode="lines",
                                 line=dict(color=plots.ORANGE, width=3), hovertemplate="%{y:.3f}"))
-    return plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss")
+    return plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss", height=CURVES_HEIGHT)
 
 
 def quality_figure(records, real: dict | None) -> go.Figure:
@@ -121,7 +124,7 @@ def quality_figure(records, real: dict | None) -> go.Figure:
             figure.add_trace(go.Scatter(x=span, y=[real["floor"]] * 2, name="Real floor", mode="lines",
                                         line=dict(color=plots.ORANGE, width=2, dash="dash"),
                                         hovertemplate="%{y:.2f}"), secondary_y=True)
-    plots.style(figure, "Measured quality per epoch", x_title="Epoch")
+    plots.style(figure, "Measured quality per epoch", x_title="Epoch", height=CURVES_HEIGHT)
     figure.update_yaxes(title_text="Accuracy (%) ↑", range=[0, 101], secondary_y=False)
     figure.update_yaxes(title_text="Fréchet distance ↓", rangemode="tozero", showgrid=False,
                         tickmode="auto", nticks=6, secondary_y=True)  # round numbers, not synced ticks
