@@ -27,7 +27,7 @@ import time
 import torch
 
 from cgan.cli import OneLineParser
-from cgan.data import load_mnist, to_unit_range, write_idx_dir
+from cgan.data import MnistError, load_mnist, to_unit_range, write_idx_dir
 from cgan.models import NOISE_DIM, get_model
 from cgan.train import TrainConfig, Trainer, configure_torch
 
@@ -148,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig.for_model(args.model, width=args.width, limit=args.limit)
     for field, message in config.problems().items():
         parser.error(f"--{field.replace('_', '-')} {getattr(config, field)}: {message}")
-    mnist = load_mnist()
+    try:
+        mnist = load_mnist()
+    except MnistError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2  # as the trainer: no MNIST here
     if args.limit:
         mnist = dataclasses.replace(
             mnist, train_images=mnist.train_images[: args.limit], train_labels=mnist.train_labels[: args.limit]

@@ -316,11 +316,18 @@ def _submit_to_ray(run: Run, arguments: list[str], device: str, append: bool) ->
 
     if not append:
         run.log_path.write_bytes(b"")
+    before = run.status()
     # Written before the submission: a node may start the trainer at once, and its own status
     # must not be overwritten by this one. No pid: the trainer's process is on another machine.
     run.write_status("starting", arguments=arguments, device=device, launched_at=time.time(),
                      pid=None, pid_started=None)
-    ray_jobs.submit(run.path, arguments, device, run.log_path)
+    try:
+        ray_jobs.submit(run.path, arguments, device, run.log_path)
+    except JobError:  # not submitted: the run stays as it was (a queued one keeps its place)
+        if before:
+            run.write_status(before.get("state", "queued"),
+                             **{k: v for k, v in before.items() if k not in ("state", "updated_at")})
+        raise
 
 
 def _launch_process(run: Run, arguments: list[str], device: str, append: bool) -> subprocess.Popen:
@@ -883,7 +890,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["poll", "list"])
     args = parser.parse_args(argv)
     try:
-        jobs_backend()  # a wrong setting is one line before anything is read or started
+        jobs_backend()
+    except JobError as exc:  # a wrong setting: one line before anything is read or started
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.command == "poll":
             for name in start_queued():
                 print(f"started {name}")

@@ -148,6 +148,12 @@ class EpochRecord:
 METRICS_DEPTH = 4  # {"averaged": {"diversity": [...]}} is 3 levels deep
 
 
+def _shown(value) -> str:
+    """A value from a file, short and on one line, for a message."""
+    text = repr(value) if isinstance(value, (int, float, str, bool, type(None))) else type(value).__name__
+    return text[:40]
+
+
 def _float(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{value!r} is not a number")
@@ -248,7 +254,7 @@ def open_lock_file(path: Path):
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise RunError(f"{path}: a link, expected the lock file itself") from None
-        raise RunError(f"{path.parent}: cannot be written ({exc.strerror or exc})") from None
+        raise RunError(write_failure(exc, path.parent)) from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
@@ -871,23 +877,26 @@ class Run:
         if not self._cleaned:
             self.remove_temporary_files()  # the trainer is this run's only writer of them
             self._cleaned = True
+        written: list[Path] = []  # this epoch's files, removed again if it cannot be completed
         writing = self.grid_path(epoch)
         try:
             write_bytes_atomic(writing, grid_to_png_bytes(grid_images))
-            writing = self.weights_path(epoch)
-            save_tensors_atomic(writing, generator_state)
-            if discriminator_state is not None:
-                writing = self.discriminator_path(epoch)
-                save_tensors_atomic(writing, discriminator_state)
-            if generator_ema_state is not None:
-                writing = self.averaged_weights_path(epoch)
-                save_tensors_atomic(writing, generator_ema_state)
+            written.append(writing)
+            for writing, state in ((self.weights_path(epoch), generator_state),
+                                   (self.discriminator_path(epoch), discriminator_state),
+                                   (self.averaged_weights_path(epoch), generator_ema_state)):
+                if state is not None:
+                    save_tensors_atomic(writing, state)
+                    written.append(writing)
             record = make_record()
             writing = self.last_path
             save_tensors_atomic(writing, {**resume_state, "record": record.to_json()})
+            written = []  # last.pt holds the epoch now: a resume completes it (repair)
             writing = self.history_path
             self._append_history(record)
         except OSError as exc:
+            for path in written:
+                path.unlink(missing_ok=True)
             kept = f"epoch {epoch - 1} is kept" if epoch > 1 else "no epoch was complete yet"
             raise RunError(
                 f"{write_failure(exc, self.path)} (writing {writing.relative_to(self.path)}); {kept}"
@@ -928,9 +937,30 @@ class Run:
             ])
 
     def load_resume_state(self, device: str | torch.device = "cpu") -> dict:
+        """last.pt, checked for what a resume relies on: a whole epoch from 1, the record of that
+        same epoch (if it carries one), networks and optimizers as dicts, the RNG state as a
+        tensor. RunError in one line otherwise."""
         state = load_tensors(self.last_path, map_location=device)
         if not isinstance(state, dict) or "epoch" not in state:
             raise RunError(f"{self.last_path}: not a resume state")
+        epoch = state["epoch"]
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+            raise RunError(f"{self.last_path}: damaged: its epoch {_shown(epoch)} is not a whole number from 1")
+        if "record" in state:
+            try:
+                record = EpochRecord.from_json(state["record"])
+            except (ValueError, KeyError, TypeError, OverflowError):
+                raise RunError(f"{self.last_path}: damaged: its epoch record is not one") from None
+            if record.epoch != epoch:
+                raise RunError(f"{self.last_path}: damaged: it holds epoch {epoch} but the record of "
+                               f"epoch {record.epoch}")
+        for key in ("generator", "discriminator", "opt_g", "opt_d", "generator_ema"):
+            if key in state and not isinstance(state[key], dict):
+                raise RunError(f"{self.last_path}: damaged: {key} is {_shown(state[key])}, not a state dict")
+        if "rng" in state and not isinstance(state["rng"], torch.Tensor):
+            raise RunError(f"{self.last_path}: damaged: rng is {_shown(state['rng'])}, not a tensor")
+        if not isinstance(state.get("device_type", "cpu"), str):
+            raise RunError(f"{self.last_path}: damaged: device_type is {_shown(state['device_type'])}")
         return state
 
     def repair(self) -> int:
@@ -940,7 +970,7 @@ class Run:
                 raise RunError(f"run {self.name}: no resume state (last.pt), it cannot be continued")
             return 0
         state = self.load_resume_state()
-        epoch = int(state["epoch"])
+        epoch = state["epoch"]
         history = self.history()
         done = history[-1].epoch if history else 0
         if done == epoch - 1 and "record" in state:

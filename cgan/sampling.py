@@ -136,7 +136,9 @@ def check_out(out: Path, force: bool) -> None:
     if len(os.fsencode(longest)) > 255 or len(os.fsencode(absolute)) > 4000:
         raise UsageError(f"--out: a name in the path is {len(os.fsencode(longest))} bytes long "
                          "(at most 255), or the path is over 4000 bytes")
-    run = enclosing_run(absolute.parent)
+    # Where the file would really land, through any link in the path or a link at --out itself.
+    real = Path(os.path.realpath(absolute))
+    run = enclosing_run(absolute.parent) or enclosing_run(real.parent)
     if run is not None:
         raise UsageError(f"--out {out}: inside run {run.name}; runs hold only what training "
                          "writes, write elsewhere")

@@ -39,7 +39,9 @@ from cgan.cli import OneLineParser
 from cgan.data import MnistError, load_mnist, to_unit_range
 from cgan.limits import MAX_SEED, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import MAX_WIDTH, MODELS, NOISE_DIM, count_parameters, get_model
-from cgan.runs import EpochRecord, Run, RunError, checkpoints_root, parse_keep, process_start_time
+from cgan.runs import (
+    EpochRecord, Run, RunError, checkpoints_root, parse_keep, process_start_time, write_failure,
+)
 from cgan.sampling import fixed_grid_inputs, generate
 
 EXIT_STOPPED = 130
@@ -226,11 +228,19 @@ class Trainer:
         # (Several generator steps per D step run eagerly: the captured graph is the report's step.)
         self.use_graph = device.type == "cuda" and self.n_batches > WARMUP_ITERATIONS and config.g_steps == 1
         # On a CPU the thread count is measured, not assumed (cgan.threads); only where that
-        # cannot change the arithmetic, so a run is the same whatever the machine's load.
+        # cannot change the arithmetic, so a run is the same whatever the machine's load. A model
+        # whose sums depend on the thread count (the cDCGAN's convolutions) trains at one fixed
+        # count, kept in its resume state, so a resume repeats an uninterrupted run bit for bit.
         self.tuner = None
-        if device.type == "cpu" and tune_threads and threads.thread_count_free_arithmetic():
+        self.fixed_threads = None
+        free = family.thread_count_free
+        if device.type == "cpu" and tune_threads and free and threads.thread_count_free_arithmetic():
             tuner = threads.ThreadTuner(candidates=[1, threads.STARTING_THREADS], log=log)
             self.tuner = tuner if len(tuner.candidates) > 1 else None
+        elif device.type == "cpu" and not free:
+            self.fixed_threads = threads.STARTING_THREADS
+            torch.set_num_threads(self.fixed_threads)
+        self.log = log
         self.grid_z, self.grid_labels = fixed_grid_inputs(config.seed)
 
     # -- one iteration ----------------------------------------------------------------------
@@ -387,6 +397,7 @@ class Trainer:
             "rng": self.rng.get_state(),
             "device_type": self.device.type,
             **({"generator_ema": self.ema_state()} if self.ema is not None else {}),
+            **({"threads": self.fixed_threads} if self.fixed_threads is not None else {}),
         }
 
     def load_state(self, state: dict) -> None:
@@ -400,11 +411,30 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.set_state(state["rng"].cpu())
+        self._restore_threads(state.get("threads"))
         if self.ema is not None:
             averaged = state.get("generator_ema", state["generator"])
             names = [name for name, _ in self.generator.named_parameters()]
             for ema, name in zip(self.ema, names, strict=True):
                 ema.copy_(averaged[name])
+
+
+    def _restore_threads(self, stored) -> None:
+        """Train on at the thread count the run was trained with (models whose arithmetic depends
+        on it), so the resumed epochs are bit for bit those of an uninterrupted run; a count
+        above this machine's cores is not imposed (then the last bits may differ)."""
+        if self.fixed_threads is None or not isinstance(stored, int) or isinstance(stored, bool) or stored < 1:
+            return
+        if stored == self.fixed_threads:
+            return
+        if stored <= threads.cpu_cores():
+            self.fixed_threads = stored
+            torch.set_num_threads(stored)
+            if self.log is not None:
+                self.log(f"threads: {stored}, as the run was trained with (same bits on resume)")
+        elif self.log is not None:
+            self.log(f"threads: {self.fixed_threads}; the run was trained with {stored}, more than this "
+                     "machine's cores: its resumed epochs may differ in the last bits")
 
 
 def _copy_tensors(value):
@@ -625,7 +655,11 @@ def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) ->
         except BaseException as write_error:  # noqa: BLE001
             exc = exc if isinstance(exc, KeyboardInterrupt) else write_error
         state = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
-        run.write_status(state, epochs_total=config.epochs, message=str(exc)[:200] or type(exc).__name__)
+        message = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        try:
+            run.write_status(state, epochs_total=config.epochs, message=message)
+        except RunError:
+            pass  # a full disk takes the status too; the error below says what happened
         raise
     total = time.time() - started
     if ptimes:
@@ -766,6 +800,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {write_failure(exc, run.path)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; finished epochs are safe on disk, continue with --resume", file=sys.stderr)
