@@ -37,15 +37,45 @@ def command(port: int, network: bool, extra: list[str]) -> list[str]:
     ]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Errors in one line on stderr, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+# Flags the launcher sets itself from its own options: given to Streamlit as well, the server
+# would listen somewhere other than where the launcher says.
+OWN_FLAGS = {"--server.port": "give the port as --port", "--server.address": "use --network to listen "
+             "on every interface (the default is this machine only)"}
+
+
+def port_number(text: str, source: str, parser: argparse.ArgumentParser) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        parser.error(f"{source}: use a port number from 1 to 65535")
+    return port
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8501)),
-                        help="port to listen on (default 8501)")
+    parser = OneLineParser(prog="python -m app", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", help="port to listen on (default $PORT, else 8501)")
     parser.add_argument("--network", action="store_true",
                         help="listen on every interface, not just this machine")
     args, extra = parser.parse_known_args(argv)
-    if not 1 <= args.port <= 65535:
-        parser.error(f"--port {args.port}: use 1-65535")
+    for flag in extra:
+        name = flag.split("=", 1)[0]
+        if name in OWN_FLAGS:
+            parser.error(f"{name}: {OWN_FLAGS[name]}")
+    if args.port is not None:
+        args.port = port_number(args.port, f"--port {args.port}", parser)
+    else:
+        text = os.environ.get("PORT", "").strip() or "8501"
+        args.port = port_number(text, f"PORT={os.environ.get('PORT', '')}", parser)
     if args.network:
         os.environ["CGAN_ALLOW_NETWORK"] = "1"
     print(f"The app: http://127.0.0.1:{args.port}"
