@@ -22,7 +22,7 @@ import pytest
 from cgan.runs import Run, RunError, is_trainer_of, parse_keep, process_start_time, signal_trainer
 from cgan import jobs
 from conftest import make_run
-from tests.fuzz_support import cli_env
+from tests.fuzz_support import assert_clean_outcome, cli_env, run_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -411,3 +411,301 @@ def test_a_file_beyond_its_cap_is_damage(tiny, tmp_path):
     with pytest.raises(RunError) as info:
         run.config()
     assert "more than a run's file holds" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. A full disk and a read-only folder: one line, the finished epochs kept, nothing left behind
+
+
+def mount_tmpfs(path: Path, size: str, read_only: bool = False) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small disk needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"this machine cannot mount a tmpfs: {done.stderr.decode()[:100]}")
+    if read_only:
+        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+@pytest.fixture
+def small_disks(tmp_path):
+    """mount(name, size, read_only) -> a folder on a disk of its own; unmounted afterwards."""
+    mounted = []
+
+    def mount(name: str, size: str, read_only: bool = False) -> Path:
+        path = tmp_path / name
+        mount_tmpfs(path, size, read_only)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill(disk: Path) -> None:
+    """Use up every byte of `disk`."""
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_training_onto_a_full_disk_ends_in_one_line_and_keeps_its_epochs(small_disks, tmp_path):
+    disk = small_disks("disk", "8M")
+    out = disk / "run"
+    argv = ["--out", str(out), "--epochs", "50", "--limit", "150", "--device", "cpu"]
+    outcome = run_module("cgan.train", argv, cwd=tmp_path, timeout=300)
+    assert_clean_outcome(outcome, allowed=(1,), context=f"cgan.train {argv}")
+    line = outcome.lines()[0]
+    assert "no space left on the device of" in line and "epoch" in line, line
+    kept = int(line.rsplit("epoch ", 1)[1].split()[0])
+    run = Run(out)
+    assert kept >= 1 and run.epochs() == list(range(1, kept + 1)), (line, run.epochs())
+    assert run.weight_epochs() == run.epochs()
+    assert sorted(p.name for p in (out / "grids").iterdir()) == [f"epoch_{e:04d}.png" for e in run.epochs()]
+    assert not [p for p in out.rglob("*.tmp")], "a temporary file was left behind"
+    assert run.load_resume_state()["epoch"] in (kept, kept + 1)
+    status = run.status()
+    assert status["state"] == "failed" and "\n" not in status["message"]
+    assert "no space left" in status["message"] and "enforce fail" not in status["message"]
+    # Once there is room again, the run resumes from its kept epochs.
+    (disk / "room").mkdir()
+    resumed = run_module("cgan.train", ["--out", str(out), "--resume", "--epochs", str(kept + 1), "--device", "cpu"],
+                         cwd=tmp_path, timeout=300)
+    if resumed.code == 1:
+        assert "no space left" in resumed.lines()[0]  # still too full for one more epoch: one line
+    else:
+        assert resumed.code == 0 and run.epochs() == list(range(1, kept + 2))
+
+
+@pytest.mark.parametrize("how", ["full", "read-only"])
+def test_start_on_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(small_disks, how):
+    root = small_disks("checkpoints", "1M")
+    if how == "full":
+        fill(root)
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
+    before = sorted(p.name for p in root.iterdir())
+    with pytest.raises(jobs.JobError) as info:
+        jobs.start(jobs.JobRequest(name="demo", epochs=1, limit=150), root=root)
+    message = str(info.value)
+    assert "\n" not in message
+    assert ("no space left" in message) if how == "full" else ("read-only" in message), message
+    assert sorted(p.name for p in root.iterdir() if p.name != jobs.LOCK_NAME) == [
+        name for name in before if name != jobs.LOCK_NAME]
+
+
+def test_a_failed_trainer_status_message_is_one_line(tmp_path):
+    from cgan.train import StopFlag, TrainConfig, train
+
+    run = Run(tmp_path / "run")
+
+    class Exploding(StopFlag):
+        def __bool__(self):
+            raise RuntimeError("first line\n  second line of a long native error\nthird")
+
+    with pytest.raises(RuntimeError):
+        train(TrainConfig(epochs=2, limit=150), run, torch_cpu(), stop=Exploding(), log=lambda _: None)
+    assert run.status()["state"] == "failed" and run.status()["message"] == "first line"
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. The cDCGAN resumes bit for bit on the CPU, whatever thread count the process starts with
+
+
+def test_the_cdcgan_resumes_bit_for_bit_on_the_cpu(tmp_path):
+    import torch
+
+    settings = ["--model", "cdcgan", "--width", "0.125", "--batch-size", "100", "--limit", "1200", "--seed", "5",
+                "--device", "cpu"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    for out, epochs in ((straight, 3), (split, 2)):
+        outcome = run_module("cgan.train", [*settings, "--epochs", str(epochs), "--out", str(out)], cwd=tmp_path,
+                             timeout=600)
+        assert outcome.code == 0, outcome.stderr[-2000:]
+    shutil.copytree(split, tmp_path / "split-one-thread")
+    resumes = [(split, {})]
+    from cgan.threads import cpu_cores
+
+    if cpu_cores() >= 2:  # a resume that starts with one thread trains on with the run's count
+        resumes.append((tmp_path / "split-one-thread", {"OMP_NUM_THREADS": "1"}))
+    for out, env in resumes:
+        outcome = run_module("cgan.train", ["--out", str(out), "--resume", "--epochs", "3", "--device", "cpu"],
+                             cwd=tmp_path, timeout=600, env=cli_env(**env))
+        assert outcome.code == 0, outcome.stderr[-2000:]
+        a, b = Run(straight).load_resume_state(), Run(out).load_resume_state()
+        for key in ("generator", "discriminator"):
+            for name, tensor in a[key].items():
+                assert torch.equal(tensor, b[key][name]), (out.name, key, name)
+        assert [r.d_loss for r in Run(straight).history()] == [r.d_loss for r in Run(out).history()]
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Symlinks never let a command write into a run that is not its own
+
+
+def test_sample_out_through_a_link_into_a_run_is_refused(tiny, tmp_path):
+    from cgan import sampling
+    from tests.fuzz_support import call_main, fingerprint
+
+    run = copy_of(tiny, tmp_path)
+    before = fingerprint(run.path)
+    (tmp_path / "into-grids").symlink_to(run.path / "grids")
+    (tmp_path / "pic.png").symlink_to(run.grid_path(2))
+    for out in (tmp_path / "into-grids" / "epoch_0002.png", tmp_path / "into-grids" / "new.png", tmp_path / "pic.png"):
+        outcome = call_main(sampling.main, ["--run", str(run.path), "--out", str(out), "--force", "--n", "1"])
+        assert_clean_outcome(outcome, allowed=(2,), context=str(out))
+        assert "inside run" in outcome.stderr
+    assert fingerprint(run.path) == before
+
+
+def test_resume_through_a_linked_weights_folder_is_refused(tiny, tmp_path):
+    from tests.fuzz_support import fingerprint
+
+    other = copy_of(tiny, tmp_path, "other")
+    run = copy_of(tiny, tmp_path, "run")
+    shutil.rmtree(run.path / "weights")
+    (run.path / "weights").symlink_to(other.path / "weights")
+    before = fingerprint(other.path)
+    outcome = run_module("cgan.train", ["--out", str(run.path), "--resume", "--epochs", "3", "--device", "cpu"],
+                         cwd=tmp_path)
+    assert_clean_outcome(outcome, allowed=(1,))
+    assert "a link out of the run" in outcome.stderr
+    assert fingerprint(other.path) == before
+
+
+def test_deleting_a_linked_run_is_refused_and_a_run_with_a_link_out_deletes_only_the_link(tiny, tmp_path):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    elsewhere = copy_of(tiny, tmp_path, "elsewhere")
+    (root / "alias").symlink_to(elsewhere.path)
+    with pytest.raises(jobs.JobError) as info:
+        jobs.delete("alias", root)
+    assert "is a link" in str(info.value)
+    assert (root / "alias").is_symlink() and elsewhere.exists()
+    # A run whose weights folder links to another run's: deleting it removes the link, not them.
+    run = copy_of(tiny, root, "linked")
+    shutil.rmtree(run.path / "weights")
+    (run.path / "weights").symlink_to(elsewhere.path / "weights")
+    jobs.delete("linked", root)
+    assert not run.path.exists()
+    assert elsewhere.weight_epochs() == [1, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Resume checks last.pt: its record is its epoch's, its fields have their types
+
+
+def edit_last(run: Run, change) -> None:
+    import torch
+
+    state = torch.load(run.last_path, weights_only=True)
+    state.update(change(state))
+    torch.save(state, run.last_path)
+
+
+LAST_DAMAGE = {
+    "record of another epoch": lambda s: {"epoch": 2, "record": {**s["record"], "epoch": 7}},
+    "epoch text": lambda s: {"epoch": "2"},
+    "epoch a list": lambda s: {"epoch": [2]},
+    "epoch 0": lambda s: {"epoch": 0},
+    "epoch true": lambda s: {"epoch": True},
+    "record a list": lambda s: {"record": [1, 2]},
+    "record with text times": lambda s: {"record": {**s["record"], "epoch_seconds": "slow"}},
+    "generator a list": lambda s: {"generator": [1, 2]},
+    "optimizer text": lambda s: {"opt_g": "adam"},
+    "rng a number": lambda s: {"rng": 5},
+    "device type a number": lambda s: {"device_type": 5},
+}
+
+
+@pytest.mark.parametrize("damage", list(LAST_DAMAGE))
+def test_resume_refuses_a_last_pt_that_disagrees_or_has_bad_types(tiny, tmp_path, damage):
+    from cgan import train
+    from tests.fuzz_support import call_main, fingerprint
+
+    run = copy_of(tiny, tmp_path)
+    # The newest record is missing from the history, as after a crash: resume would append
+    # last.pt's record.
+    lines = run.history_path.read_text().splitlines()
+    run.history_path.write_text(lines[0] + "\n")
+    edit_last(run, LAST_DAMAGE[damage])
+    before = {k: v for k, v in fingerprint(run.path).items() if k not in ("status.json", ".trainer.lock")}
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcome = call_main(train.main, ["--out", str(run.path), "--resume", "--epochs", "4", "--device", "cpu"])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert_clean_outcome(outcome, allowed=(1,), context=damage)
+    assert "last.pt" in outcome.stderr
+    after = {k: v for k, v in fingerprint(run.path).items() if k not in ("status.json", ".trainer.lock")}
+    assert after == before
+    assert run.epochs() == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Settings that used to end in a traceback
+
+
+def test_the_launcher_port_settings_are_one_line(tmp_path):
+    env = cli_env(PORT="abc")
+    helped = subprocess.run([sys.executable, "-m", "app", "--help"], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env=env)
+    assert helped.returncode == 0 and "--port" in helped.stdout and not helped.stderr
+    for argv, environment, fragment in [
+        ([], env, "PORT=abc"),
+        (["--port", "abc"], cli_env(), "--port abc"),
+        (["--port", "70000"], cli_env(), "--port 70000"),
+        (["--port", "8618", "--server.port", "8619"], cli_env(), "--server.port"),
+        (["--port", "8618", "--server.port=8619"], cli_env(), "--server.port"),
+        (["--server.address", "0.0.0.0"], cli_env(), "--network"),
+    ]:
+        started = time.perf_counter()
+        outcome = run_module("app", argv, cwd=tmp_path, timeout=60, env=environment)
+        assert_clean_outcome(outcome, allowed=(2,), context=str(argv))
+        assert fragment in outcome.stderr and not outcome.stdout, (argv, outcome)
+        assert time.perf_counter() - started < 20  # refused before torch is loaded or a port is opened
+
+
+def test_the_bench_without_mnist_is_one_line(tmp_path):
+    env = cli_env(CGAN_MNIST_DIR=str(tmp_path / "nope"))
+    outcome = run_module("cgan.bench", ["--epochs", "1"], cwd=tmp_path, env=env)
+    assert_clean_outcome(outcome, allowed=(2,))
+    assert "nope" in outcome.stderr
+
+
+def test_cgan_jobs_with_ray_missing_or_a_bogus_backend_is_one_line(tiny, tmp_path):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    copy_of(tiny, root, "trained")
+    Run(root / "waiting").path.mkdir()
+    Run(root / "waiting").write_status("queued", arguments=["--out", str(root / "waiting")], queued_at=time.time())
+    no_ray = tmp_path / "no-ray" / "ray"
+    no_ray.mkdir(parents=True)
+    (no_ray / "__init__.py").write_text("raise ImportError('No module named ray')\n")
+    env = cli_env(CGAN_CHECKPOINTS=str(root), CGAN_JOBS_BACKEND="ray")
+    env["PYTHONPATH"] = os.pathsep.join([str(no_ray.parent), env["PYTHONPATH"]])
+    listed = run_module("cgan.jobs", ["list"], cwd=tmp_path, env=env)
+    assert_clean_outcome(listed, allowed=(0,))
+    assert "trained: " in listed.stdout and "needs Ray" in listed.stdout
+    polled = run_module("cgan.jobs", ["poll"], cwd=tmp_path, env=env)
+    assert_clean_outcome(polled, allowed=(1,))
+    assert "needs Ray" in polled.stderr
+    for command in ("poll", "list"):
+        bogus = run_module("cgan.jobs", [command], cwd=tmp_path,
+                           env=cli_env(CGAN_CHECKPOINTS=str(root), CGAN_JOBS_BACKEND="bogus"))
+        assert_clean_outcome(bogus, allowed=(2,))
+        assert "CGAN_JOBS_BACKEND=bogus" in bogus.stderr
+    assert Run(root / "waiting").status()["state"] == "queued"  # nothing was started
