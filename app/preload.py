@@ -11,16 +11,14 @@ compiles and runs Plotly's 4.7 MB of JavaScript only once a chart arrives (about
   code at once, while the server is still importing; when the first chart arrives, Plotly is ready.
 * ``warm_views()``: the discriminator page's view across the epochs (D's verdict on 500 real and
   500 generated digits at every epoch with discriminator weights) is judged in a background
-  thread at the lowest CPU priority as the server starts (cgan-report's 32 epochs: about 1-3 s
-  of one core), so the page's first visit finds it ready.
+  thread as the server starts (cgan-report's 32 epochs: 1-3 s of one core on the busy 2-core
+  machine), so the page's first visit finds it ready.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -83,19 +81,19 @@ def chart_code_html(client_js: Path = CLIENT_JS) -> str:
 def warm_views(root: Path | None = None, first: str = "cgan-report") -> threading.Thread:
     """Start judging D's view of every epoch of every run under `root` (default: the checkpoints
     folder) that kept discriminator weights, run `first` and each run's newest epoch first (what
-    the page opens on); return the thread. It runs at the lowest CPU priority (nice 19) on one
-    torch thread and gives up quietly on anything unreadable: the page judges on demand anyway."""
+    the page opens on); return the thread. One torch thread; anything unreadable is skipped
+    quietly (the page judges on demand anyway, and says what is wrong)."""
     thread = threading.Thread(target=_judge_every_view, args=(root, first), name="warm-views", daemon=True)
     thread.start()
     return thread
 
 
 def _judge_every_view(root: Path | None, first: str) -> None:
+    # Not at a lower CPU priority: a thread that holds Python's lock while the scheduler starves
+    # it would stall the server's own threads.
     from cgan import verdict
     from cgan.runs import list_runs
 
-    with contextlib.suppress(AttributeError, OSError):  # Linux: a thread has its own priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     runs = sorted(list_runs(root), key=lambda run: run.name != first)  # stable: newest next
     for run in runs:
         try:
