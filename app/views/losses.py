@@ -4,6 +4,7 @@ the symptom the numbers show (cgan.symptoms), named while the run trains."""
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import plotly.graph_objects as go
@@ -97,17 +98,15 @@ def time_caption(curves: dict, runs: dict) -> str:
     """What the epoch times include, and where and how evenly each run took them."""
     parts = []
     for name, records in curves.items():
-        training = sorted(r.epoch_seconds for r in records)
-        wall = sorted(r.wall_seconds for r in records)
-        middle = len(records) // 2
+        training = [r.epoch_seconds for r in records]
         parts.append(
-            f"**{name}** on {device_name(runs[name])}: {training[0]:.2f} to {training[-1]:.2f} s "
-            f"of training per epoch (median {training[middle]:.2f} s); "
-            f"{wall[middle]:.2f} s per epoch in all"
+            f"**{name}**, on {device_name(runs[name])}: {min(training):.2f} to {max(training):.2f} s "
+            f"of training per epoch (median {statistics.median(training):.2f} s), "
+            f"{statistics.median(r.wall_seconds for r in records):.2f} s per epoch in all"
         )
-    return ("Each point is the seconds an epoch spent training the two networks. The quality "
-            "measurement, the sample grid and saving come on top of it (\"in all\": the time "
-            "from one epoch to the next). " + "; ".join(parts) + ". The same training runs "
+    return ("Each point is the time an epoch spent training the two networks (the D and G steps). "
+            "Measuring quality, drawing the sample grid and saving come on top: \"in all\" is the "
+            "time from one epoch to the next. " + "; ".join(parts) + ". The same training runs "
             "slower, and less evenly, on a machine busy with other work.")
 
 
