@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from cgan.train import TrainConfig, train
 ROOT = Path(__file__).resolve().parent.parent
 
 OUTPUT = ROOT / "test-output"  # screenshots and other artefacts a person may want to look at
+
+
+def as_shown(markdown: str) -> str:
+    """Text as the browser shows it: Markdown's backslash escapes (app.text.plain) removed."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def _quiet(_line: str) -> None:

@@ -17,6 +17,7 @@ import streamlit as st
 
 from app import common, plots
 from app.selection import duration
+from app.text import plain
 from app.widgets import symptom_notes
 from cgan import jobs
 from cgan.limits import QUALITY_SAMPLES, TRAIN_IMAGES
@@ -68,7 +69,7 @@ def suggest_name() -> str:
 
 def toast(text: str, icon: str) -> None:
     """A timed notice, shown on the next run (callbacks run before the page is drawn)."""
-    st.session_state[TOAST_KEY] = (text, icon)
+    st.session_state[TOAST_KEY] = (plain(text), icon)  # names and messages from disk: as written
 
 
 def show_toast() -> None:
@@ -176,7 +177,7 @@ def session_id() -> str:
 def field_error(name: str) -> None:
     message = st.session_state.get(ERRORS_KEY, {}).get(name)
     if message:
-        st.error(message, icon=":material/error:")
+        st.error(plain(message), icon=":material/error:")
 
 
 def preset_values(config) -> dict:
@@ -393,9 +394,9 @@ def cancel_delete() -> None:
 def delete_dialog(name: str) -> None:
     if st.session_state.pop(DIALOG_DONE_KEY, False):
         st.rerun()  # a button of this dialog was pressed: close it and redraw the page
-    st.warning(f"Delete {name} and all its epochs? This cannot be undone.", icon=":material/delete:")
+    st.warning(f"Delete {plain(name)} and all its epochs? This cannot be undone.", icon=":material/delete:")
     with st.container(horizontal=True):
-        st.button(f"Yes, delete {name}", key=f"train_confirm_{name}", type="primary",
+        st.button(f"Yes, delete {plain(name)}", key=f"train_confirm_{name}", type="primary",
                   on_click=confirm_delete, args=(name,), icon=":material/delete_forever:")
         st.button("Cancel", key=f"train_cancel_{name}", on_click=cancel_delete)
 
@@ -479,13 +480,13 @@ def loss_chart(job: jobs.Job) -> go.Figure:
 
 def show_job(job: jobs.Job) -> None:
     with st.container(border=True):
-        st.markdown(f"#### {job.name} &nbsp; {STATE_BADGES.get(job.state, job.state)}")
-        st.caption(describe(job))
+        st.markdown(f"#### {plain(job.name)} &nbsp; {STATE_BADGES.get(job.state, job.state)}")
+        st.caption(plain(describe(job)))
         show_actions(job)
         total = max(job.epochs_total, 1)
         st.progress(min(job.epochs_done / total, 1.0), text=progress_text(job))
         if job.message and (job.state == "failed" or not job.history):
-            st.error(job.message, icon=":material/error:")  # one line: the reason
+            st.error(plain(job.message), icon=":material/error:")  # one line: the reason
         elif job.state == "interrupted":
             st.warning(
                 "The trainer ended without finishing (killed, or the machine restarted). "
@@ -564,15 +565,21 @@ def started_banner() -> None:
         # Start sits below the fold at 1280x720: the page would stay scrolled to it and hide this.
         st.html(SCROLL_TO_TOP, unsafe_allow_javascript=True)
     with st.container(border=True, key="train_banner"):
-        plan = quality_plan(job)
-        verb = "Queued" if job.queued else "Started"
-        text = f"**{verb} {job.name}** {STATE_BADGES.get(job.state, job.state)} · {progress_text(job)}"
-        st.markdown(text)
-        note = "Every page shows it now; closing this tab does not stop it."
-        if plan.every:
-            note += (f" {measure_text(plan.every, job.epochs_total, plan.per_digit)}, so its Quality "
-                     f"curves grow as it trains.")
-        st.caption(note)
+        if job.state == "failed":
+            # One state, the whole reason first: the run never trained, no page shows it.
+            st.markdown(f"**{plain(job.name)} did not start** {STATE_BADGES['failed']}")
+            st.error(plain(job.message or "The trainer ended before its first epoch: see its output below."),
+                     icon=":material/error:")
+        else:
+            plan = quality_plan(job)
+            verb = "Queued" if job.queued else "Started"
+            st.markdown(f"**{verb} {plain(job.name)}** {STATE_BADGES.get(job.state, job.state)} · "
+                        f"{progress_text(job)}")
+            note = "Every page shows it now; closing this tab does not stop it."
+            if plan.every:
+                note += (f" {measure_text(plan.every, job.epochs_total, plan.per_digit)}, so its Quality "
+                         f"curves grow as it trains.")
+            st.caption(note)
         if not job.active:
             st.button("Dismiss", key="train_banner_dismiss",
                       on_click=lambda: st.session_state.pop(STARTED_KEY, None))
