@@ -20,6 +20,7 @@ from app.selection import duration
 from app.text import plain
 from app.widgets import symptom_notes
 from cgan import jobs
+from cgan.data import MNIST_INSTALL_HINT, mnist_status
 from cgan.limits import QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import get_model
 from cgan.presets import LECTURE, REPORT, choices, preset
@@ -328,6 +329,11 @@ def start_form(devices: list[str]) -> None:
             st.caption(f"**{promise}** {quality_caption(model)}" if promise else quality_caption(model))
         field_error("capacity")
         field_error("start")
+    missing = mnist_status()
+    if missing:  # the trainer would try the internet; say so before anyone presses Start
+        st.warning(f"MNIST is not on this machine, so a run can only start with internet access "
+                   f"(the trainer then downloads it). Offline: `{MNIST_INSTALL_HINT}`. "
+                   f"({plain(missing)})", icon=":material/cloud_off:")
 
 
 def quality_caption(model: str) -> str:
