@@ -12,7 +12,7 @@ import streamlit as st
 from app import common
 from app.figures import show_panels
 
-WHOLE_GRID = "Whole grid"
+WHOLE_GRID = "Grids"
 ONE_DIGIT = "One digit"
 EPOCHS_KEY = "compare_epochs"
 COLUMN_KEY = "compare_column"
