@@ -16,6 +16,7 @@ CONTROLS_WIDTH = 384  # pixels: the ten digit buttons on one line
 # the captions, the strip and the gaps between them.
 STRIP_HEIGHT = "11vh"
 SAMPLES_HEIGHT = f"calc(100vh - {STRIP_HEIGHT} - 10.5rem)"
+SAMPLES_HEIGHT_PRESENTING = f"calc(100vh - {STRIP_HEIGHT} - 7.4rem)"  # no title above them
 
 st.title("Generate digits")
 
@@ -39,7 +40,7 @@ with common.page_errors():
                 picture,
                 caption=f"Digit {digit}, seed {seed}, epoch {epoch}: {count} sample"
                 + ("s" * (count != 1)),
-                max_height=SAMPLES_HEIGHT,
+                max_height=SAMPLES_HEIGHT_PRESENTING if common.presenting() else SAMPLES_HEIGHT,
             )
         # Full width, so the ten digits read from the back of the hall.
         strip = common.fitted_mosaic(
