@@ -88,9 +88,10 @@ def test_a_clean_real_7_with_its_lowest_score_under_7_is_explained(shipped):
     assert int(np.argmin(every_label)) == 7  # the case a student asks about
     assert f"## D: {percent(every_label[7])} real" in [m.value for m in at.markdown]
     assert percent(every_label[7]) == "20%"
-    # The bars say the same shares, written the same way.
+    # The bars say the same shares, written the same way (the axis says "% real").
     bars = charts(at)["If the label were…"]["data"][0]
-    assert bars["text"] == [percent(p) for p in every_label]
+    assert bars["text"] == [percent(p).removesuffix("%") for p in every_label]
+    assert bars["customdata"] == [percent(p) for p in every_label]  # on hover
 
     text = guide(at)
     assert ("In training D only ever saw matching pairs (a real digit with its own label, a generated "
@@ -157,6 +158,8 @@ def test_every_chart_is_in_the_apps_template(shipped):
         figure = go.Figure(spec)
         assert figure.layout.template.layout.annotationdefaults.bgcolor == "rgba(255,255,255,0.85)", title
         assert min(sizes(figure).values()) >= 16, (title, sizes(figure))
+    # The bars' shares keep 16 px however narrow the chart (the drawing's is).
+    assert charts(at)["If the label were…"]["layout"]["uniformtext"] == {"minsize": 16, "mode": "show"}
     # Percentages near certainty are never "100%": not in the page's text either.
     page_text = " ".join(m.value for m in at.markdown) + texts(at.caption)
     assert "100%" not in page_text.replace("near 100%", "")

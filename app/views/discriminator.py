@@ -51,14 +51,15 @@ def label_figure(probabilities: np.ndarray, asked: int) -> go.Figure:
     shares = [percent(p) for p in probabilities]
     figure = go.Figure(go.Bar(
         x=[str(d) for d in range(10)], y=(probabilities * 100).tolist(), marker_color=colours,
-        text=shares, textposition="outside", cliponaxis=False, customdata=shares,
-        textfont=dict(size=plots.TEXT_PX, color="#000000"),
+        # The axis says "% real": "57", "99+", "<1" stay 16 px on the drawing's narrow bars.
+        text=[share.replace("%", "") for share in shares], textposition="outside", cliponaxis=False,
+        textfont=dict(size=plots.TEXT_PX, color="#000000"), customdata=shares,
         hovertemplate="label %{x}: %{customdata} real<extra></extra>",
     ))
     plots.style(figure, "If the label were…", y_title="D: % real", height=340, legend=False)
     plots.digit_axis(figure, "Label given to D")
     figure.update_yaxes(range=[0, 115], tickvals=[0, 25, 50, 75, 100])
-    figure.update_layout(hovermode="closest")
+    figure.update_layout(hovermode="closest", uniformtext=dict(minsize=plots.TEXT_PX, mode="show"))
     return figure
 
 
