@@ -42,8 +42,8 @@ BUCKET_KEY = "access_generation_bucket"  # session state: the visitor's TokenBuc
 GENERATION_RATE = 2.0  # generation requests a second, sustained, for one visitor's session
 GENERATION_BURST = 8.0  # ... after a burst of this many
 
-HELD_BACK = (":material/visibility: View only: starting, stopping and deleting runs is for the "
-             "lecturer, on the app's machine or through the lecturer's link.")
+HELD_BACK_TEXT = ":material/visibility: View only: {what} is up to the lecturer."
+HELD_BACK = HELD_BACK_TEXT.format(what="starting, stopping and deleting runs")
 SLOWED = (f":material/hourglass_top: Held back: at most {GENERATION_RATE:g} new pictures a "
           "second for each visitor. Change a setting again in a moment.")
 WRONG_KEY = ("This lecturer's link is not this server's: the app prints a new one each time it "
@@ -186,9 +186,10 @@ def is_lecturer() -> bool:
     return on_this_machine(peer_address(), server_address())
 
 
-def held_back() -> None:
-    """The one-line note shown where a control is held back from a visitor."""
-    st.caption(HELD_BACK)
+def held_back(what: str | None = None) -> None:
+    """The one-line note shown where a control is held back from a visitor; `what` names the
+    held-back action ("measuring a run"), the default is the Train page's."""
+    st.caption(HELD_BACK_TEXT.format(what=what) if what else HELD_BACK)
 
 
 def allow_generation(cost: float = 1.0, note: bool = True) -> bool:
