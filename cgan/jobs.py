@@ -54,7 +54,7 @@ from pathlib import Path
 from cgan.limits import MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.runs import (
     EpochRecord, Run, RunError, check_existing_run_name, check_run_name, checkpoints_root,
-    is_trainer_of, open_lock_file, process_start_time, signal_trainer, write_failure,
+    is_trainer_of, one_line, open_lock_file, process_start_time, signal_trainer, write_failure,
 )
 from cgan.train import TrainConfig
 
@@ -80,7 +80,7 @@ class JobError(RuntimeError):
     """A job cannot be started or changed as asked. `field` names the form field it is about."""
 
     def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
+        super().__init__(one_line(message))
         self.field = field
 
 
@@ -903,12 +903,12 @@ def main(argv: list[str] | None = None) -> int:
             where = f" (place {job.place}, starts in about {job.starts_in:.0f} s)" if job.queued else ""
             print(f"{job.name}: {job.state}, epoch {job.epochs_done} of {job.epochs_total}{where}")
             if job.message:
-                print(f"  {job.message.splitlines()[0][:200]}")
+                print(f"  {one_line(job.message)[:200]}")
     except (JobError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"error: {write_failure(exc, _root(None))}", file=sys.stderr)
+        print(f"error: {one_line(write_failure(exc, _root(None)))}", file=sys.stderr)
         return 1
     return 0
 

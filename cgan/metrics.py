@@ -206,7 +206,7 @@ def _store_reference(log) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from cgan.data import MnistError
-    from cgan.runs import Run, RunError, save_tensors_atomic
+    from cgan.runs import Run, RunError, one_line, save_tensors_atomic
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train-classifier":
             if not args.out.parent.is_dir():
-                parser.error(f"--out {args.out}: {args.out.parent} is not a folder")
+                parser.error(one_line(f"--out {args.out}: {args.out.parent} is not a folder"))
             model, accuracy = train_classifier(epochs=args.epochs, seed=args.seed, log=log)
             save_tensors_atomic(args.out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
             print(f"test accuracy: {accuracy:.2%} | wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             _store_reference(log)
         elif args.command == "test-accuracy":
             if not args.classifier.is_file():
-                parser.error(f"--classifier {args.classifier}: no such file")
+                parser.error(one_line(f"--classifier {args.classifier}: no such file"))
             mnist = mnist_in_memory()
             reading = classify(mnist.test_images, load_classifier(args.classifier))
             correct = reading.predictions == mnist.test_labels
@@ -252,26 +252,28 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             return evaluate_command(parser, args, Run, log)
     except (MetricsError, RunError, MnistError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(one_line(f"error: {exc.filename or ''}: {exc.strerror or exc}"), file=sys.stderr)
         return 1
     return 0
 
 
 def evaluate_command(parser, args, Run, log) -> int:
+    from cgan.runs import one_line
+
     run = Run(args.run)
     if not run.exists():
-        parser.error(f"{args.run}: not a run (no config.json)")
+        parser.error(one_line(f"{args.run}: not a run (no config.json)"))
     device = parser.device(args.device)
     if run.is_training():
-        print(f"error: run {run.name} is training now; evaluate it when it stops, or train "
+        print(f"error: run {one_line(run.name)} is training now; evaluate it when it stops, or train "
               "with --metrics-every K", file=sys.stderr)
         return 1
     saved = averaged_epochs(run) if args.averaged else run.weight_epochs()
     if args.averaged and not saved:
-        parser.error(f"--averaged: run {run.name} has no weight-averaged generator (train it with "
+        parser.error(f"--averaged: run {one_line(run.name)} has no weight-averaged generator (train it with "
                      "weight averaging on)")
     try:
         epochs = parse_epochs(args.epochs, saved)

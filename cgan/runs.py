@@ -102,7 +102,23 @@ RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class RunError(RuntimeError):
-    """A run cannot be read as asked; the message is one line for the user."""
+    """A run cannot be read as asked; the message is one line for the user (control characters
+    of names from disk shown as escapes)."""
+
+    def __init__(self, message: object = ""):
+        super().__init__(one_line(message))
+
+
+_ESCAPED = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+def one_line(text: object) -> str:
+    """`text` with control and line-breaking characters written as escapes (\\n, \\x1b, \\u2028):
+    a name from disk may hold them, and a message stays one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in _ESCAPED else c for c in text)
 
 
 @dataclass(frozen=True)

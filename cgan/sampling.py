@@ -83,6 +83,11 @@ MOST_SCALE = 32
 class UsageError(ValueError):
     """The request cannot be met as given: one line, exit 2."""
 
+    def __init__(self, message: str):
+        from cgan.runs import one_line
+
+        super().__init__(one_line(message))
+
 
 def mosaic_columns(n: int, digit_count: int) -> int:
     """One row per digit while the mosaic is at most 10 times wider than tall; a near-square
@@ -219,7 +224,7 @@ def parse_request(parser, argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     from cgan.cli import OneLineParser
-    from cgan.runs import RunError
+    from cgan.runs import RunError, one_line
 
     parser = OneLineParser(prog="python -m cgan.sample", description="Sample digits from a run.")
     parser.add_argument("--run", required=True, type=Path, help="run directory")
@@ -242,11 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: out of memory for {args.n * len(digits)} samples; lower --n", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        print(one_line(f"error: --out {args.out}: {exc.strerror or exc}"), file=sys.stderr)
         return 1
     except Exception as exc:  # the last guard: a failure is one line, never a traceback
         reason = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"error: sampling failed: {type(exc).__name__}: {reason[:200]}", file=sys.stderr)
+        print(one_line(f"error: sampling failed: {type(exc).__name__}: {reason[:200]}"), file=sys.stderr)
         return 1
     print(f"wrote {len(images)} samples to {args.out}")
     return 0

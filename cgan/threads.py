@@ -39,7 +39,8 @@ def cpu_cores() -> int:
 class ThreadTuner:
     """Chooses torch's intra-op thread count for a loop of equal iterations."""
 
-    def __init__(self, candidates: list[int] | None = None, log: Callable[[str], None] | None = None):
+    def __init__(self, candidates: list[int] | None = None, log: Callable[[str], None] | None = None,
+                 once: bool = False):
         cores = cpu_cores()
         self.candidates = sorted(set(candidates or {1, cores}))
         self.threads = max(self.candidates)
@@ -48,6 +49,10 @@ class ThreadTuner:
         self.epochs_since_check = 0
         self.checks = 0
         self.log = log
+        # once: choose in the first epoch only, then keep that count (for arithmetic that
+        # depends on the thread count: every later epoch runs at one known count).
+        self.once = once
+        self.epochs = 0
 
     def run_epoch(self, iterations: int, step: Callable[[int], None]) -> None:
         """step(i) for i in 0..iterations-1, choosing the thread count on the way."""
@@ -55,6 +60,9 @@ class ThreadTuner:
         # and the check must catch a change well before the epoch ends.
         block = max(2, min(8, iterations // 32))
         due = self.expected is None or self.epochs_since_check >= RECHECK_EPOCHS
+        if self.once and self.epochs > 0:
+            due = False
+        self.epochs += 1
         i = 0
         while i < iterations:
             if due and len(self.candidates) > 1 and iterations - i >= block * len(self.candidates) * ROUNDS:
@@ -68,7 +76,8 @@ class ThreadTuner:
                 step(i)
                 i += 1
             seconds = (time.perf_counter() - start) / n
-            if self.expected is not None and not (self.expected / DRIFT <= seconds <= self.expected * DRIFT):
+            drifted = self.expected is not None and not (self.expected / DRIFT <= seconds <= self.expected * DRIFT)
+            if drifted and not self.once:
                 due = True  # conditions changed: measure again with the next iterations
         self.epochs_since_check += 1
 

@@ -40,7 +40,7 @@ from cgan.data import MnistError, load_mnist, to_unit_range
 from cgan.limits import MAX_SEED, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import MAX_WIDTH, MODELS, NOISE_DIM, count_parameters, get_model
 from cgan.runs import (
-    EpochRecord, Run, RunError, checkpoints_root, parse_keep, process_start_time, write_failure,
+    EpochRecord, Run, RunError, checkpoints_root, one_line, parse_keep, process_start_time, write_failure,
 )
 from cgan.sampling import fixed_grid_inputs, generate
 
@@ -227,20 +227,22 @@ class Trainer:
         self.graph = None
         # (Several generator steps per D step run eagerly: the captured graph is the report's step.)
         self.use_graph = device.type == "cuda" and self.n_batches > WARMUP_ITERATIONS and config.g_steps == 1
-        # On a CPU the thread count is measured, not assumed (cgan.threads); only where that
-        # cannot change the arithmetic, so a run is the same whatever the machine's load. A model
-        # whose sums depend on the thread count (the cDCGAN's convolutions) trains at one fixed
-        # count, kept in its resume state, so a resume repeats an uninterrupted run bit for bit.
+        # On a CPU the thread count is measured, not assumed (cgan.threads), and measured again as
+        # the machine's load changes where that cannot change the arithmetic (the CGAN's matrix
+        # products). A model whose sums depend on the thread count (the cDCGAN's convolutions)
+        # chooses its count in the run's first epoch and keeps it, in its resume state too, so a
+        # resumed run repeats an uninterrupted one bit for bit.
         self.tuner = None
         self.fixed_threads = None
-        free = family.thread_count_free
-        if device.type == "cpu" and tune_threads and free and threads.thread_count_free_arithmetic():
-            tuner = threads.ThreadTuner(candidates=[1, threads.STARTING_THREADS], log=log)
-            self.tuner = tuner if len(tuner.candidates) > 1 else None
-        elif device.type == "cpu" and not free:
-            self.fixed_threads = threads.STARTING_THREADS
-            torch.set_num_threads(self.fixed_threads)
         self.log = log
+        if device.type == "cpu":
+            free = family.thread_count_free and threads.thread_count_free_arithmetic()
+            if not family.thread_count_free:
+                self.fixed_threads = threads.STARTING_THREADS
+                torch.set_num_threads(self.fixed_threads)
+            if tune_threads and (free or not family.thread_count_free):
+                tuner = threads.ThreadTuner(candidates=[1, threads.STARTING_THREADS], log=log, once=not free)
+                self.tuner = tuner if len(tuner.candidates) > 1 else None
         self.grid_z, self.grid_labels = fixed_grid_inputs(config.seed)
 
     # -- one iteration ----------------------------------------------------------------------
@@ -397,8 +399,13 @@ class Trainer:
             "rng": self.rng.get_state(),
             "device_type": self.device.type,
             **({"generator_ema": self.ema_state()} if self.ema is not None else {}),
-            **({"threads": self.fixed_threads} if self.fixed_threads is not None else {}),
+            **({"threads": self.threads_kept()} if self.fixed_threads is not None else {}),
         }
+
+    def threads_kept(self) -> int:
+        """The thread count every epoch after the first trains at (models whose arithmetic
+        depends on it)."""
+        return self.tuner.threads if self.tuner is not None else self.fixed_threads
 
     def load_state(self, state: dict) -> None:
         if state.get("device_type", "cpu") != self.device.type:
@@ -421,11 +428,13 @@ class Trainer:
 
     def _restore_threads(self, stored) -> None:
         """Train on at the thread count the run was trained with (models whose arithmetic depends
-        on it), so the resumed epochs are bit for bit those of an uninterrupted run; a count
-        above this machine's cores is not imposed (then the last bits may differ)."""
-        if self.fixed_threads is None or not isinstance(stored, int) or isinstance(stored, bool) or stored < 1:
+        on it), measuring nothing, so the resumed epochs are bit for bit those of an
+        uninterrupted run; a count above this machine's cores is not imposed (then the last bits
+        may differ), nor one from a resume state that does not say."""
+        if self.fixed_threads is None:
             return
-        if stored == self.fixed_threads:
+        self.tuner = None  # the count was chosen in the run's first epoch
+        if not isinstance(stored, int) or isinstance(stored, bool) or stored < 1:
             return
         if stored <= threads.cpu_cores():
             self.fixed_threads = stored
@@ -716,22 +725,22 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
         if getattr(args, k) is not None
     }
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        parser.error(f"--data-dir {args.data_dir}: no such folder")
+        parser.error(one_line(f"--data-dir {args.data_dir}: no such folder"))
     if args.resume:
         if args.out is None:
             parser.error("--resume needs --out naming the run to continue")
         run = Run(args.out)
         if not run.exists():
-            parser.error(f"--resume: {run.path}: not a run (no config.json)")
+            parser.error(one_line(f"--resume: {run.path}: not a run (no config.json)"))
         stored = stored_config(run)
         for key, value in explicit.items():
             if key != "epochs" and value != getattr(stored, key):
                 flag = f"--{key.replace('_', '-')}"
-                parser.error(f"--resume: {flag} {value} contradicts the run's {getattr(stored, key)}")
+                parser.error(one_line(f"--resume: {flag} {value} contradicts the run's {getattr(stored, key)}"))
         done = len(run.history())
         config = dataclasses.replace(stored, epochs=explicit.get("epochs", stored.epochs))
         if config.epochs < done:
-            parser.error(f"--epochs {config.epochs}: the run already has {done} epochs")
+            parser.error(one_line(f"--epochs {config.epochs}: the run already has {done} epochs"))
     else:
         model = explicit.pop("model", "cgan")
         config = TrainConfig.for_model(model, **explicit)
@@ -739,7 +748,7 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
         check_out(run.path, parser)
         # A new run's folder may exist already, holding nothing but what its launch wrote.
         if not run.is_unstarted():
-            parser.error(f"{run.path} already exists; pass --resume to continue it or choose another --out")
+            parser.error(one_line(f"{run.path} already exists; pass --resume to continue it or choose another --out"))
     validate(config, parser)
     return config, run
 
@@ -756,24 +765,24 @@ def check_out(path: Path, parser) -> None:
     """Exit 2 unless a run folder can be made at `path`: checked before any slow work."""
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX:
-            parser.error(f"--out: the name {part[:24]}... is longer than {NAME_MAX} bytes")
+            parser.error(one_line(f"--out: the name {part[:24]}... is longer than {NAME_MAX} bytes"))
     existing = path.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        parser.error(f"--out {path}: {existing} is a file, not a folder")
+        parser.error(one_line(f"--out {path}: {existing} is a file, not a folder"))
     try:  # a real write says what os.access cannot (read-only mounts, quotas, root)
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".cgan-write-probe-")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        parser.error(f"--out {path}: {existing} cannot be written ({exc.strerror or exc})")
+        parser.error(one_line(f"--out {path}: {existing} cannot be written ({exc.strerror or exc})"))
 
 
 def validate(config: TrainConfig, parser) -> None:
     """Exit 2 with the first problem, as the flag the user typed: `--lr -1.0: must be ...`."""
     for field, message in config.problems().items():
-        parser.error(f"--{field.replace('_', '-')} {getattr(config, field)}: {message}")
+        parser.error(one_line(f"--{field.replace('_', '-')} {getattr(config, field)}: {message}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -784,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, run = config_from_args(args, parser)
     except RunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     stop = StopFlag()
     stop.install()
@@ -796,13 +805,13 @@ def main(argv: list[str] | None = None) -> int:
         # so itself, with the whole reason; a plain command line's folder stays unstarted.
         if run.status().get("state") in ("queued", "starting"):
             run.write_status("failed", message=str(exc))
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except RunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"error: {write_failure(exc, run.path)}", file=sys.stderr)
+        print(f"error: {one_line(write_failure(exc, run.path))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; finished epochs are safe on disk, continue with --resume", file=sys.stderr)

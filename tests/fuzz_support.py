@@ -101,7 +101,9 @@ def fingerprint(root: Path) -> dict[str, str]:
         elif path.is_dir():
             found[rel] = f"dir {mode}"
         elif path.is_file():
-            found[rel] = f"{hashlib.sha256(path.read_bytes()).hexdigest()} {mode}"
+            with open(path, "rb") as f:  # in pieces: a damaged file may be huge (sparse)
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            found[rel] = f"{digest} {mode}"
         else:
             found[rel] = f"other {mode}"
     return found
@@ -113,3 +115,40 @@ def assert_clean_outcome(outcome: Outcome, allowed: tuple[int, ...] = (0, 1, 2),
     assert outcome.code in allowed, f"{context}: exit {outcome.code}\n{outcome.stderr}"
     if outcome.code != 0:
         assert len(outcome.lines()) == 1, f"{context}: exit {outcome.code}, stderr:\n{outcome.stderr}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile material: what a damaged disk or a hostile user puts where a run's file should be
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000  # valid JSON nested far beyond any parser's recursion
+NON_FINITE = ("Infinity", "-Infinity", "NaN", "1e400", "-1e400")  # JSON text Python reads as inf/nan
+DEVICES = ("/dev/zero", "/dev/urandom", "/dev/null")
+CONTROL_NAMES = ("new\nline", "carriage\rreturn", "esc\x1b[31mred", "tab\there", "line\u2028sep", "bell\x07")
+HUGE_RANGES = ("1-10000000000", "1-99999999999,every1", "5-10000000000000000000", "1-" + "9" * 40)
+
+
+def make_fifo(path: Path) -> None:
+    """Replace `path` (file or folder) with a named pipe nobody writes to."""
+    remove(path)
+    os.mkfifo(path)
+
+
+def link_to(path: Path, target: Path | str) -> None:
+    """Replace `path` with a symbolic link to `target`."""
+    remove(path)
+    path.symlink_to(target)
+
+
+def remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def jsonl_record(epoch, **changes) -> str:
+    """A history line, with `changes` written as raw JSON text (so Infinity or 1e400 stay as typed)."""
+    fields = {"epoch": str(epoch), "d_loss": "1.0", "g_loss": "1.0", "epoch_seconds": "0.5",
+              "wall_seconds": "0.6", "finished_at": "1700000000.0"}
+    fields.update({key: str(value) for key, value in changes.items()})
+    return "{" + ", ".join(f'"{key}": {value}' for key, value in fields.items()) + "}"
