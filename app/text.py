@@ -27,3 +27,9 @@ def plain(text: object) -> str:
     flat = " ".join(str(text).split())  # newlines and other control characters: one line
     escaped = _SPECIAL.sub(lambda m: "\\" + next(g for g in m.groups() if g is not None), flat)
     return _NUMBERED.sub(r"\1\\\2", escaped)
+
+
+def code(text: object) -> str:
+    """`text` as inline code (a command, a path): in backticks, or escaped where it holds one."""
+    flat = " ".join(str(text).split())
+    return f"`{flat}`" if "`" not in flat else plain(flat)

@@ -12,6 +12,7 @@ import random
 import streamlit as st
 
 from app.loaders import nearest
+from app.text import plain
 from cgan.limits import MAX_SEED
 from cgan.symptoms import diagnose
 
@@ -159,7 +160,7 @@ def symptom_notes(records, training: bool, run_name: str) -> None:
         if training:
             st.warning(f"**Epoch {symptom.epoch}:** {symptom.sentence}", icon=":material/warning:")
         else:
-            st.info(f"**Note on {run_name}:** {symptom.sentence}", icon=":material/info:")
+            st.info(f"**Note on {plain(run_name)}:** {symptom.sentence}", icon=":material/info:")
     if not found and training and records:
         st.caption(f"Health check at epoch {records[-1].epoch}: no sign of a failing game "
                    "(discriminator winning, mode collapse, learning rate too high) or of labels "

@@ -154,3 +154,51 @@ def test_a_started_run_stays_chosen_on_every_page(root, busy, output_dir):
     assert seen[0] == "queued" and seen[-1] == "finished", seen
     assert "training" in seen, seen
     assert "other" not in seen, seen
+
+
+def test_the_lecture_run_writes_the_digits_asked_for_within_a_minute(root, output_dir):
+    """The Train page's default form, started from the browser with the app open: it stays chosen
+    on Training evolution and Loss curves while it trains, and the grid of its last epoch
+    finished within 60 s of Start reads as the digits asked for (the project's classifier, at
+    least 70 % of the 100 cells)."""
+    import numpy as np
+
+    from cgan.classifier import classify
+    from cgan.presets import LECTURE
+    from cgan.runs import Run
+
+    if MISSING:
+        pytest.fail(f"browser test cannot run: {MISSING}")
+    with streamlit_server(checkpoints=root) as url, chromium_page(width=1280, height=720) as page:
+        try:
+            page.goto(url + "/train")
+            page.get_by_role("button", name="Start training").wait_for(timeout=180_000)
+            assert LECTURE.promise in page.get_by_test_id("stMain").inner_text()
+            page.get_by_role("textbox", name="Run name").fill(NAME)
+            started = time.time()
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_text(f"Started {NAME}").wait_for()
+            watch = Watch(page)
+            open_link(page, "Training evolution")
+            page.get_by_test_id("stImageCaption").filter(has_text="Epoch").first.wait_for(timeout=60_000)
+            first_on_screen = time.time() - started
+            watch.until(lambda: time.time() - started > 25, 60, "training")
+            open_link(page, "Loss curves")
+            watch.until(lambda: time.time() - started > 40, 60, "training")
+            open_link(page, "Training evolution")
+            watch.until(lambda: time.time() - started > 62, 60, "a minute")
+            page.screenshot(path=output_dir / "live-lecture-60s.png")
+        except BaseException:
+            page.screenshot(path=output_dir / "live-lecture-failed.png")
+            raise
+    run = Run(root / NAME)
+    in_time = [r for r in run.history() if r.finished_at <= started + 60]
+    assert in_time, f"no epoch within 60 s: {run.log_path.read_text()[-800:]}"
+    last = in_time[-1]
+    reading = classify(run.grid_images(last.epoch))
+    accuracy = float(np.mean(reading.predictions == np.repeat(np.arange(10), 10)))
+    measured = {r.epoch: round(r.metrics["accuracy"], 3) for r in run.history() if r.metrics}
+    print(f"first epoch on screen {first_on_screen:.1f} s after Start; epoch {last.epoch} finished "
+          f"{last.finished_at - started:.1f} s after Start, its grid reads {accuracy:.0%}; the run "
+          f"measured {measured}")
+    assert accuracy >= 0.7, (last.epoch, accuracy, measured)

@@ -189,7 +189,7 @@ def test_presentation_mode_from_the_url_hides_controls_and_gives_the_figure_the_
     assert "stSidebar" in styles and "display: none" in styles  # chrome hidden
     assert not at.title  # no page title
     assert images(at) and images(at)[0].captions == ["Epoch 4"]
-    assert "100vh - 6.5rem" in styles  # the grid takes the window's height
+    assert "100vh - 3.9rem" in styles  # the grid takes the window's height
     at.button(key="present_exit").click().run()
     assert at.title[0].value == "Training evolution"
     assert at.toggle(key="present").value is False

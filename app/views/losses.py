@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import common, plots, widgets
+from app.text import plain
 
 D_REFERENCE = math.log(4)  # D's loss when it outputs 1/2 for every image: it cannot tell
 G_REFERENCE = math.log(2)  # G's loss at that point
@@ -100,7 +101,7 @@ def time_caption(curves: dict, runs: dict) -> str:
     for name, records in curves.items():
         training = [r.epoch_seconds for r in records]
         parts.append(
-            f"**{name}**, on {device_name(runs[name])}: {min(training):.2f} to {max(training):.2f} s "
+            f"**{plain(name)}**, on {device_name(runs[name])}: {min(training):.2f} to {max(training):.2f} s "
             f"of training per epoch (median {statistics.median(training):.2f} s), "
             f"{statistics.median(r.wall_seconds for r in records):.2f} s per epoch in all"
         )
@@ -160,7 +161,7 @@ with common.page_errors():
             if records:
                 curves[name] = records
             else:
-                st.info(f"Run {name} has no finished epoch yet.")
+                st.info(f"Run {plain(name)} has no finished epoch yet.")
         if run.name in curves:
             show_symptoms(run, curves[run.name])
         if curves:

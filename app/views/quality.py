@@ -16,6 +16,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app import common, plots
+from app.text import code, plain
 from cgan import quality
 from cgan.classifier import MetricsError
 from cgan.data import MnistError
@@ -184,8 +185,8 @@ def curves_tab(run: Run, records, measured_records, weights: list[int]) -> None:
         if measured_records:
             plots.show(quality_figure(records, real), key="quality_curves")
         else:
-            st.info(f"Run {run.name} has no quality measurements yet. Measure saved epochs below, "
-                    f"or run `python -m cgan.metrics evaluate {run.path}`.")
+            st.info(f"Run {plain(run.name)} has no quality measurements yet. Measure saved epochs below, "
+                    f"or run {code(f'python -m cgan.metrics evaluate {run.path}')}.")
     with right:
         plots.show(loss_figure(records), key="quality_losses")
     if measured_records and real is None:
@@ -228,7 +229,7 @@ def evaluate_now(run: Run, missing: list[int]) -> None:
 
 def hardest_tab(run: Run, measured_records, weights: list[int]) -> None:
     if not measured_records:
-        st.info(f"Run {run.name} has no quality measurements yet: measure epochs on the Curves tab.")
+        st.info(f"Run {plain(run.name)} has no quality measurements yet: measure epochs on the Curves tab.")
         return
     by_epoch = {r.epoch: r for r in measured_records}
     epoch = common.epoch_control("Epoch", list(by_epoch), "quality_epoch")
@@ -306,7 +307,7 @@ def rejected_digits(run: Run, epoch: int, m: dict, per_digit: int) -> None:
 
 def copying_tab(run: Run, weights: list[int]) -> None:
     if not weights:
-        st.info(f"Run {run.name} has no generator weights on disk, so it cannot draw digits.")
+        st.info(f"Run {plain(run.name)} has no generator weights on disk, so it cannot draw digits.")
         return
     digit = common.digit_control("quality_nn_digit")
     seed_column, epoch_column = st.columns([2, 3], gap="large", vertical_alignment="bottom")

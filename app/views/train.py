@@ -15,7 +15,7 @@ import uuid
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import common, plots
+from app import access, common, plots
 from app.selection import duration
 from app.text import plain
 from app.widgets import symptom_notes
@@ -149,6 +149,8 @@ def is_repeat(request: jobs.JobRequest) -> bool:
 
 def start_from_form() -> None:
     """The Start button: validate, then launch; every problem goes beside its field."""
+    if not access.is_lecturer():  # the button is disabled for a visitor; a forged press does nothing
+        return
     request, problems = request_from_form()
     if request is not None and is_repeat(request):
         return  # already started: the banner at the top says so, once
@@ -243,6 +245,7 @@ def preset_picker() -> None:
 
 
 def start_form(devices: list[str]) -> None:
+    lecturer = access.is_lecturer()
     if NAME_KEY not in st.session_state:
         st.session_state[NAME_KEY] = suggest_name()
     if st.session_state.get(DEVICE_KEY) not in devices:
@@ -318,13 +321,15 @@ def start_form(devices: list[str]) -> None:
         start, report, note = st.columns([5, 5, 11], vertical_alignment="center")  # Start stays on screen
         with start:
             st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
-                                  key="train_start", on_click=start_from_form)
+                                  key="train_start", on_click=start_from_form, disabled=not lecturer)
         with report:
             st.form_submit_button("The report's recipe", icon=":material/menu_book:", key="train_report",
                                   on_click=use_report_recipe,
                                   help="Fills the form with the report's settings: all 60,000 images, "
                                        "200 epochs. Start then trains it.")
         with note:
+            if not lecturer:
+                access.held_back()
             promise = what_the_class_sees(model)
             st.caption(f"**{promise}** {quality_caption(model)}" if promise else quality_caption(model))
         field_error("capacity")
@@ -357,6 +362,8 @@ def quality_caption(model: str) -> str:
 
 
 def press_stop(name: str) -> None:
+    if not access.is_lecturer():
+        return
     try:
         job = jobs.stop(name)
     except jobs.JobError as exc:
@@ -368,6 +375,8 @@ def press_stop(name: str) -> None:
 
 def job_action(action, name: str, done: str, icon: str) -> bool:
     """Run one of cgan.jobs' actions on `name`; a toast says what happened. True if it did."""
+    if not access.is_lecturer():
+        return False
     try:
         action(name)
     except jobs.JobError as exc:
@@ -513,6 +522,13 @@ def show_job(job: jobs.Job) -> None:
 
 def show_actions(job: jobs.Job) -> None:
     name = job.name
+    if not access.is_lecturer():  # a visitor watches: no Stop, Resume, Cancel or Delete
+        if job.run.exists() and st.button(
+            "Show on all pages", key=f"train_show_{name}", on_click=show_on_other_pages, args=(name,),
+            icon=":material/visibility:", help="Pick this run in the sidebar, so every page shows it.",
+        ):
+            st.rerun(scope="app")
+        return
     with st.container(horizontal=True):
         if job.queued:
             st.button("Cancel", key=f"train_cancel_queued_{name}", on_click=press_cancel,
