@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import access
 from app.preload import chart_code_html
 from app.safety import exposure_warnings, keep_errors_private
 from app.style import CSS, PRESENTATION_CSS
@@ -23,6 +24,7 @@ ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # local: no requ
 
 st.set_page_config(page_title="Conditional GANs on MNIST", page_icon=str(ICON), layout="wide")
 keep_errors_private()
+access.claim_key()  # the lecturer's link: this session is the lecturer's, the key leaves the address bar
 # Sent before the app's modules (and torch) are imported: the browser loads the chart code while
 # the server imports.
 st.html(CSS + chart_code_html(), unsafe_allow_javascript=True)

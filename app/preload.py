@@ -38,6 +38,7 @@ MODULES = (
     "cgan.presets",
     "app.safety",
     "plotly.subplots",
+    "pandas",  # plotly imports it lazily: two threads importing it at once break one of them
 )
 
 # Streamlit's web client loads Plotly as one chunk, named after its content hash.

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import common, plots
+from app import access, common, plots
 from app.numbers import percent
 from cgan import verdict
 from cgan.classifier import MetricsError, classify, load_classifier
@@ -86,6 +86,8 @@ def draw_a_digit(run: Run, epoch: int) -> None:
     except MetricsError as exc:
         reading = None
         seen_column.warning(str(exc))
+    if not access.allow_generation():
+        return
     every_label = verdict.verdict_for_every_label(discriminator(run, epoch), digit)
     with seen_column:
         common.show_image(common.upscale(digit, 8), caption="What the networks see", max_height="224px")
@@ -207,6 +209,8 @@ with common.page_errors():
         seed_column, _ = st.columns([6, 4])
         with seed_column:
             seed = common.seed_control("discriminator_seed")
+        if not access.allow_generation():
+            st.stop()
         if source == REAL:
             image = common.real_digits(digit, 1, seed)[0]
             what = f"A real {digit} (MNIST training set, seed {seed})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common
+from app import access, common
 
 CONTROLS_WIDTH = 384  # pixels: the ten digit buttons on one line
 # The strip of ten digits is at most this tall, and the samples take the window less the title,
@@ -31,6 +31,8 @@ with common.page_errors():
             seed = common.seed_control("generate_seed")
             count = st.slider("Number of samples", 1, 16, 4, key="generate_count")
             epoch = common.epoch_control("Epoch", saved, "generate_epoch")
+        if not access.allow_generation():
+            st.stop()
         with pictures:
             images = common.samples(run, epoch, digit, seed, count)
             # Near-square, drawn large: the browser only ever shrinks it to the space it has.

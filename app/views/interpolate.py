@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common
+from app import access, common
 from cgan import interpolate, verdict
 from cgan.limits import MAX_SEED
 
@@ -66,6 +66,8 @@ with common.page_errors():
                 "Path", list(PATH_NAMES), format_func=PATH_NAMES.get, default="spherical",
                 required=True, key="interpolate_path",
             ) or "spherical"
+            if not access.allow_generation():
+                st.stop()
             images = interpolate.handwriting_morph(generator, digit, seed_a, seed_b, steps, path)
             caption = f"Digit {digit}, seed {seed_a} → {seed_b} ({PATH_NAMES[path].lower()} path), epoch {epoch}"
             name = f"{run.name}-epoch{epoch}-digit{digit}-seeds{seed_a}-{seed_b}-{path}"
@@ -76,6 +78,8 @@ with common.page_errors():
             seed_column, _ = st.columns([5, 5])
             with seed_column:
                 seed = common.seed_control("interpolate_seed")
+            if not access.allow_generation():
+                st.stop()
             images = interpolate.digit_morph(generator, digit_a, digit_b, seed, steps)
             caption = f"Digit {digit_a} → {digit_b}, seed {seed}, epoch {epoch}"
             name = f"{run.name}-epoch{epoch}-digits{digit_a}-{digit_b}-seed{seed}"

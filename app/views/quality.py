@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from app import common, plots
+from app import access, common, plots
 from app.text import code, plain
 from cgan import quality
 from cgan.classifier import MetricsError
@@ -212,6 +212,9 @@ def evaluate_now(run: Run, missing: list[int]) -> None:
     if common.training_state(run) == "running":
         st.info("This run is training: measure it when it stops, or train with --metrics-every K.")
         return
+    if not access.is_lecturer():
+        access.held_back("measuring a run")
+        return
     chosen = st.multiselect("Epochs to measure", missing, default=suggested(missing),
                             key=f"quality_evaluate_{run.name}")
     if st.button(f"Evaluate now ({len(chosen)} epoch{'s' * (len(chosen) != 1)})",
@@ -286,6 +289,8 @@ def rejected_digits(run: Run, epoch: int, m: dict, per_digit: int) -> None:
         st.session_state["quality_hard_for"] = (run.name, epoch)
     digit = st.segmented_control("Digit", list(range(10)), key=key, required=True)
     digit = hardest if digit is None else int(digit)
+    if not access.allow_generation():
+        return
     with st.spinner("Drawing samples..."):
         found = rejected(run, epoch, digit, per_digit, int(m.get("seed", quality.EVAL_SEED)))
     count = len(found.images)
@@ -315,6 +320,8 @@ def copying_tab(run: Run, weights: list[int]) -> None:
         seed = common.seed_control("quality_nn_seed")
     with epoch_column:
         epoch = common.epoch_control("Epoch", weights, "quality_nn_epoch")
+    if not access.allow_generation():
+        return
     image = common.samples(run, epoch, digit, seed, 1)[0]
     try:
         with st.spinner("Searching the 60,000 training images..."):

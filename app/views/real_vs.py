@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import common
+from app import access, common
 
 COUNT = 16
 PANEL = dict(width=640, height=640)  # drawn large; the page shrinks it to the space it has
@@ -46,6 +46,8 @@ with common.page_errors():
     cgan_run = run_chooser(cgan_column, "CGAN", "cgan", "cgan-report", "real_vs_cgan")
     cdcgan_run = run_chooser(cdcgan_column, "cDCGAN", "cdcgan", "cdcgan-report", "real_vs_cdcgan")
 
+    if not access.allow_generation():
+        st.stop()
     real_column, cgan_column, cdcgan_column = st.columns(3, gap="large")
     with real_column, common.page_errors():
         st.subheader("Real MNIST")
