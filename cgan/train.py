@@ -724,6 +724,9 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
         for k in (f.name for f in dataclasses.fields(TrainConfig))
         if getattr(args, k) is not None
     }
+    for flag, value in (("--out", args.out), ("--data-dir", args.data_dir)):
+        if value is not None and "\x00" in str(value):
+            parser.error(f"{flag}: the path holds a NUL character")
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         parser.error(one_line(f"--data-dir {args.data_dir}: no such folder"))
     if args.resume:
