@@ -13,8 +13,9 @@ generator's digits fool it about as often as not. The questions (the real digits
 networks' scale, their labels, the noise) are made once per process (``view_questions``) and
 every epoch is asked in one pass of D over real and generated digits together, so a view costs
 little more than loading the epoch's two networks. ``remembered_view`` keeps each view for the
-life of the process, per version of the epoch's two weight files: the app's launcher fills it in
-the background at start (app.preload), and every browser session reads the same copy.
+life of the process, per version of the epoch's two weight files: every browser session of the
+app reads the same copy, and app.preload.warm_views can fill it in the background before the
+first visit.
 
 ``digit_from_drawing`` turns a digit drawn on a canvas (white on black, RGBA) into the 28x28 the
 networks see, the way MNIST was made: the strokes' bounding box scaled to fit a 20x20 box

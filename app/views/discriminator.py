@@ -41,7 +41,7 @@ def discriminator(run: Run, epoch: int):
 
 def epoch_view(run: Run, epoch: int) -> verdict.EpochView:
     """D's view at `epoch`, computed once per server for each version of the two weight files
-    (the launcher computes the shipped runs' views in the background as it starts)."""
+    (app.preload.warm_views can compute every run's views in the background as the server starts)."""
     return verdict.remembered_view(run, epoch)
 
 
