@@ -72,13 +72,13 @@ def pending_state(name: str | None) -> str | None:
         return "queued"
     if job.active:
         return "starting"
-    return "failed" if job.state == "failed" else "empty"
+    return "failed" if job.state in ("failed", "interrupted", "stopped") else "empty"
 
 
 PENDING_NOTES = {
     "queued": "Queued: it starts when a training slot frees (see the Train page).",
     "starting": "Starting: its first epoch shows here as soon as it is done.",
-    "failed": "Its trainer stopped before the first epoch: the Train page says why.",
+    "failed": "Its trainer ended before the first epoch: the Train page says why.",
     "empty": "No epoch yet.",
 }
 
@@ -155,11 +155,9 @@ def sidebar_jobs() -> None:
             st.markdown(":material/model_training: **Training now**")
             for job in now:
                 st.markdown(job_line(job))
-                if st.session_state.get(RUN_KEY) != job.name:
+                if st.session_state.get(RUN_KEY) != job.name:  # (the picker above names the shown one)
                     st.button(f"Show {plain(job.name)}", key=f"follow_{job.name}", on_click=_follow,
                               args=(job.name,), icon=":material/visibility:")
-                else:
-                    st.caption("Shown on every page.")
 
     box()
 

@@ -43,14 +43,15 @@ header[data-testid="stHeader"] button, header[data-testid="stHeader"] a { pointe
 .cgan-panels img { max-height: var(--panel); }
 /* A compact page list, so the run picker, the jobs training now and the presentation toggle sit on
    a 720-pixel projector's first screen below it. */
-[data-testid="stSidebarHeader"] { height: 2.75rem; min-height: 0; padding-top: 0.5rem; padding-bottom: 0;
-  margin-bottom: 0; }
-[data-testid="stSidebarNavItems"] { padding-top: 0; padding-bottom: 0.2rem; }
-[data-testid="stSidebarNavItems"] li { margin: 0; }
-[data-testid="stSidebarNavLink"] { min-height: 0; height: 1.95rem; padding-top: 0; padding-bottom: 0; }
-[data-testid="stSidebarNavSeparator"] { margin: 0.15rem 0; }
-[data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+[data-testid="stSidebarHeader"] { height: 2.4rem !important; min-height: 0 !important;
+  padding-top: 0.5rem !important; padding-bottom: 0 !important; margin-bottom: 0 !important; }
+[data-testid="stSidebarNavItems"] { padding-top: 0 !important; padding-bottom: 0.2rem !important; }
+[data-testid="stSidebarNavLink"] { height: 31px !important; min-height: 0 !important;
+  line-height: 31px !important; margin: 1px 0 !important; }
+[data-testid="stSidebarNavSeparator"] { margin: 0.15rem 0 !important; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.5rem !important; }
 [data-testid="stSidebarUserContent"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
+.st-key-sidebar_jobs { padding: 0.6rem 0.8rem !important; gap: 0.3rem !important; }
 .cgan-figure figcaption { font-size: 1.05rem; line-height: 1.5rem; font-weight: 700; color: #000;
   margin: 0.15rem 0; }
 </style>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,6 +22,16 @@ OUTPUT = ROOT / "test-output"  # screenshots and other artefacts a person may wa
 def as_shown(markdown: str) -> str:
     """Text as the browser shows it: Markdown's backslash escapes (app.text.plain) removed."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
+@contextlib.contextmanager
+def as_its_trainer(run: Run, state: str | None = "running", **status):
+    """This process holds `run`'s trainer lock, as its live trainer would (every reader then
+    sees the run training), and writes `state` into its status."""
+    with run.trainer_lock():
+        if state:
+            run.write_status(state, **status)
+        yield run
 
 
 def _quiet(_line: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import as_its_trainer
 from browser_support import ROOT, browser_missing, chromium_page, streamlit_server, wait_for_app
 from cgan.runs import Run, write_bytes_atomic
 
@@ -41,8 +42,8 @@ def browser_page(tmp_path_factory, cgan_run, cdcgan_run):
     shutil.copytree(cgan_run.path, growing.path)
     lines = growing.history_path.read_text().splitlines(keepends=True)
     write_bytes_atomic(growing.history_path, "".join(lines[:2]).encode())
-    growing.write_status("running", pid=os.getpid(), epochs_total=4)
-    with streamlit_server(checkpoints=root) as url, chromium_page() as page:
+    with as_its_trainer(growing, epochs_total=4), streamlit_server(checkpoints=root) as url, \
+            chromium_page() as page:
         yield url, page, growing, lines
 
 

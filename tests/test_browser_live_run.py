@@ -123,6 +123,11 @@ def test_a_started_run_stays_chosen_on_every_page(root, busy, output_dir):
             page.get_by_test_id("stImageCaption").filter(has_text="Epoch").first.wait_for(timeout=30_000)
             watch.sample()
             page.screenshot(path=output_dir / "live-run-training.png")
+            # On a 720-pixel projector the jobs box and the presentation toggle are on screen.
+            sidebar = page.get_by_test_id("stSidebar")
+            for what in (page.locator(".st-key-sidebar_jobs"), sidebar.get_by_text("Presentation mode")):
+                bottom = what.first.evaluate("e => e.getBoundingClientRect().bottom")
+                assert 0 < bottom <= 720, (what, bottom)
 
             open_link(page, "Loss curves")
             watch.sample()

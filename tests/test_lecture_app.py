@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from cgan.runs import Run
-from conftest import ROOT, make_run
+from conftest import ROOT, as_its_trainer, make_run
 from app.figures import header_height
 from test_app import GRID_SCALE, app, grid_part, images, no_failure, texts
 
@@ -255,18 +255,18 @@ def test_sidebar_shows_a_running_job_on_every_page_and_follows_it_in_one_click(c
     shutil.copytree(checkpoints, folder)
     growing = Run(folder / "live-run")
     shutil.copytree(folder / "cgan-report", growing.path)
-    growing.write_status("running", pid=os.getpid(), epochs_total=10)  # this process: alive
-    monkeypatch.setenv("CGAN_CHECKPOINTS", str(folder))
-    at = app()
-    for page in ("evolution", "compare", "losses", "real_vs"):
-        at.switch_page(f"views/{page}.py").run()
-        sidebar = texts(at.sidebar.markdown)
-        assert "Training now" in sidebar and "live-run" in sidebar, page
-        assert "epoch 4 of 10" in sidebar and "left" in sidebar, page
-    assert at.sidebar.selectbox(key="run").value == "cgan-report"
-    at.sidebar.button(key="follow_live-run").click().run()
-    assert at.sidebar.selectbox(key="run").value == "live-run"
-    assert "Shown on every page" in texts(at.sidebar.caption)
+    with as_its_trainer(growing, epochs_total=10):  # this process stands for its trainer
+        monkeypatch.setenv("CGAN_CHECKPOINTS", str(folder))
+        at = app()
+        for page in ("evolution", "compare", "losses", "real_vs"):
+            at.switch_page(f"views/{page}.py").run()
+            sidebar = texts(at.sidebar.markdown)
+            assert "Training now" in sidebar and "live-run" in sidebar, page
+            assert "epoch 4 of 10" in sidebar and "left" in sidebar, page
+        assert at.sidebar.selectbox(key="run").value == "cgan-report"
+        at.sidebar.button(key="follow_live-run").click().run()
+        assert at.sidebar.selectbox(key="run").value == "live-run"
+        assert not [b for b in at.sidebar.button if b.key == "follow_live-run"]  # shown: no button left
     growing.write_status("finished", epochs_done=10)
     at.run()
     assert "Training now" not in texts(at.sidebar.markdown)

@@ -201,12 +201,12 @@ def test_cli_bad_arguments_exit_2_with_one_line(cgan_run, capsys, argv, message)
 
 
 def test_cli_leaves_a_training_run_alone(cgan_run, tmp_path, capsys):
-    import os
+    from conftest import as_its_trainer
 
     run = Run(shutil.copytree(cgan_run.path, tmp_path / "run"))
     before = run.history_path.read_bytes()
-    run.write_status("running", pid=os.getpid(), epochs_total=8)  # a live process as its trainer
-    assert metrics.main(["evaluate", str(run.path), "--per-digit", "20"]) == 1
+    with as_its_trainer(run, epochs_total=8):  # this process stands for its trainer
+        assert metrics.main(["evaluate", str(run.path), "--per-digit", "20"]) == 1
     assert "is training now" in capsys.readouterr().err
     assert run.history_path.read_bytes() == before
 

@@ -3,12 +3,12 @@ starting (no config.json yet), instead of calling it gone and jumping to another
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
-from cgan.runs import Run, process_start_time
+from cgan.runs import Run
+from conftest import as_its_trainer
 from test_app import MAIN, TIMEOUT, messages, no_failure
 
 pytest.importorskip("streamlit")
@@ -35,11 +35,13 @@ def opened_with(name: str, page: str | None = "generate") -> AppTest:
 
 def test_a_queued_run_keeps_its_place(checkpoints):
     Run(checkpoints / "later").write_status("queued", arguments=["--out", "x"], queued_at=1.0)
-    at = opened_with("later")
+    # The one training slot is taken (this process stands for that trainer), so "later" waits.
+    with as_its_trainer(Run(checkpoints / "busy")):
+        at = opened_with("later")
     no_failure(at)
     picker = at.sidebar.selectbox(key="run")
     assert picker.value == "later"
-    assert picker.options == ["later (queued)", "cgan-report"]
+    assert picker.options == ["later", "cgan-report"]  # names only: the label never changes
     assert "is gone" not in messages(at)
     assert "Queued: it starts when a training slot frees" in " ".join(c.value for c in at.sidebar.caption)
     assert "Run later: Queued" in messages(at)  # the page says why it has nothing to draw yet
@@ -47,20 +49,20 @@ def test_a_queued_run_keeps_its_place(checkpoints):
 
 def test_a_starting_run_keeps_its_place(checkpoints):
     # A trainer alive (this process stands for it) that has not written its configuration yet.
-    Run(checkpoints / "soon").write_status("starting", pid=os.getpid(),
-                                           pid_started=process_start_time(os.getpid()))
-    at = opened_with("soon")
+    with as_its_trainer(Run(checkpoints / "soon"), state="starting"):
+        at = opened_with("soon")
     no_failure(at)
     picker = at.sidebar.selectbox(key="run")
-    assert (picker.value, picker.options) == ("soon", ["soon (starting)", "cgan-report"])
+    assert (picker.value, picker.options) == ("soon", ["soon", "cgan-report"])
     assert "Run soon: Starting" in messages(at)
 
 
-def test_a_run_that_did_not_start_or_is_gone_gives_way(checkpoints):
-    Run(checkpoints / "dead").write_status("starting", pid=None)  # no trainer: interrupted
+def test_a_run_that_did_not_start_stays_and_a_gone_one_gives_way(checkpoints):
+    Run(checkpoints / "dead").write_status("starting", pid=None)  # no trainer: it ended before epoch 1
     at = opened_with("dead", page=None)
-    assert at.sidebar.selectbox(key="run").value == "cgan-report"
-    assert "Run dead did not start" in messages(at)
+    assert at.sidebar.selectbox(key="run").value == "dead"  # it exists: no "gone", no jump
+    assert "is gone" not in messages(at)
+    assert "ended before the first epoch" in messages(at)
     at = opened_with("never-was", page=None)
     assert at.sidebar.selectbox(key="run").value == "cgan-report"
     assert "Run never-was is gone" in messages(at)

@@ -140,8 +140,9 @@ def loss_page(root, monkeypatch):
 
 def test_loss_page_names_the_symptom_while_training_and_after(cgan_run, tmp_path, monkeypatch):
     import json
-    import os
     import shutil
+
+    from conftest import as_its_trainer
 
     run = Run(shutil.copytree(cgan_run.path, tmp_path / "winning"))
     d = [0.9, 0.3, 0.1, 0.05]
@@ -149,8 +150,8 @@ def test_loss_page_names_the_symptom_while_training_and_after(cgan_run, tmp_path
     lines = [json.dumps({**r.to_json(), "d_loss": dl, "g_loss": gl})
              for r, dl, gl in zip(run.history(), d, g, strict=True)]
     run.history_path.write_text("\n".join(lines) + "\n")
-    run.write_status("running", pid=os.getpid(), epochs_total=8)  # this process as its trainer
-    app = loss_page(tmp_path, monkeypatch)
+    with as_its_trainer(run, epochs_total=8):  # this process stands for its trainer
+        app = loss_page(tmp_path, monkeypatch)
     warnings = [w.value for w in app.warning]
     assert len(warnings) == 1 and "Epoch 4:" in warnings[0] and "discriminator is winning" in warnings[0]
     run.write_status("finished", epochs_total=4)
