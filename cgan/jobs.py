@@ -901,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         for job in list_jobs():
             where = f" (place {job.place}, starts in about {job.starts_in:.0f} s)" if job.queued else ""
-            print(f"{job.name}: {job.state}, epoch {job.epochs_done} of {job.epochs_total}{where}")
+            print(f"{one_line(job.name)}: {job.state}, epoch {job.epochs_done} of {job.epochs_total}{where}")
             if job.message:
                 print(f"  {one_line(job.message)[:200]}")
     except (JobError, RunError) as exc:
