@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import access, common
+from app.numbers import percent
 from cgan import interpolate, verdict
 from cgan.limits import MAX_SEED
 
@@ -35,7 +36,7 @@ def show_verdicts(run, epoch: int, images, asked: list[int]) -> None:
     rows = []
     for label in asked:
         probabilities = verdict.verdict(discriminator, images, [label] * len(images))
-        rows.append(f"**D: real {label}?** " + " · ".join(f"{p:.0%}" for p in probabilities))
+        rows.append(f"**D: real {label}?** " + " · ".join(percent(p) for p in probabilities))
     st.markdown("  \n".join(rows))
 
 

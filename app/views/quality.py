@@ -16,6 +16,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app import access, common, plots
+from app.numbers import percent
 from app.text import code, plain
 from cgan import quality
 from cgan.classifier import MetricsError
@@ -160,7 +161,7 @@ def per_digit_figure(values, title: str, y_title: str, colour: str, reference: f
 
 
 def confidence_text(share: float) -> str:
-    return "99%+" if share >= 0.995 else f"{share:.0%}"  # never a rounded-up, overconfident 100%
+    return percent(share)  # the app's one convention: never a rounded-up, overconfident 100%
 
 
 def suggested(epochs: list[int], most: int = SUGGESTED) -> list[int]:
