@@ -34,7 +34,8 @@ def opened_with(name: str, page: str | None = "generate") -> AppTest:
 
 
 def test_a_queued_run_keeps_its_place(checkpoints):
-    Run(checkpoints / "later").write_status("queued", arguments=["--out", "x"], queued_at=1.0)
+    Run(checkpoints / "later").write_status("queued", arguments=["--out", str(checkpoints / "later")],
+                                            queued_at=1.0)
     # The one training slot is taken (this process stands for that trainer), so "later" waits.
     with as_its_trainer(Run(checkpoints / "busy")):
         at = opened_with("later")
