@@ -150,7 +150,7 @@ def test_the_recipes_in_a_browser_at_projector_size(tmp_path, output_dir):
         expect(learning_rate).to_have_value("0.005")
         expect(page.get_by_role("spinbutton", name="Adam beta1")).to_have_value("0.9")
         expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("8")
-        weight_average = page.get_by_role("checkbox", name="Also keep an average of the generator's weights")
+        weight_average = page.get_by_role("checkbox", name="Keep a weight average of G")
         expect(weight_average).not_to_be_checked()
         expect(page.get_by_text(preset("discriminator-wins").description)).to_be_visible()  # still open
         page.get_by_text("Start from a recipe").scroll_into_view_if_needed()

@@ -313,25 +313,22 @@ def start_form(devices: list[str]) -> None:
                           help=f"The run's folder under {checkpoints_root()}.")
             field_error("name")
         with average:
-            st.checkbox(f"Also keep an average of the generator's weights (EMA {EMA_DECAY:g})",
+            st.checkbox(f"Keep a weight average of G (EMA {EMA_DECAY:g})",
                         key=field_key(model, "ema"),
                         help="Saved beside the raw weights at every kept epoch; an average of many "
                              "steps often draws cleaner digits. Off in the report's recipe.")
             field_error("ema")
-        start, report, note = st.columns([5, 5, 11], vertical_alignment="center")  # Start stays on screen
-        with start:
+        with st.container(horizontal=True, vertical_alignment="center"):  # Start stays on screen
             st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                                   key="train_start", on_click=start_from_form, disabled=not lecturer)
-        with report:
             st.form_submit_button("The report's recipe", icon=":material/menu_book:", key="train_report",
                                   on_click=use_report_recipe,
                                   help="Fills the form with the report's settings: all 60,000 images, "
                                        "200 epochs. Start then trains it.")
-        with note:
-            if not lecturer:
-                access.held_back()
-            promise = what_the_class_sees(model)
-            st.caption(f"**{promise}** {quality_caption(model)}" if promise else quality_caption(model))
+        if not lecturer:
+            access.held_back()
+        promise = what_the_class_sees(model)
+        st.caption(f"**{promise}** {quality_caption(model)}" if promise else quality_caption(model))
         field_error("capacity")
         field_error("start")
     missing = mnist_status()
@@ -637,8 +634,7 @@ with common.page_errors():
     seen = what_pages_see(all_jobs)
     running = seen[0]
     st.fragment(run_every=REFRESH_SECONDS if running else None)(started_banner)()
-    st.markdown("Start a short run and watch its epochs arrive on every page; it trains in the "
-                "background, so closing this tab does not stop it.")
+    st.markdown("Runs train in the background and show on every page; closing this tab does not stop them.")
     start_form(jobs.available_devices())
     st.subheader("Training runs")
     limit = jobs.max_jobs()
