@@ -186,13 +186,17 @@ class MeasurePlan:
 
 def measure_plan(model: str, images: int, width: float = 1.0, epochs: int | None = None) -> MeasurePlan:
     """How often, and on how many samples, a run measures its quality while it trains: full
-    measurements when they fit LIVE_POINTS times into MEASURE_SHARE of the run, else smaller ones
-    (down to MIN_QUALITY_SAMPLES of each digit, rounded down to fifties) so a short run's curves
-    still grow while it trains."""
+    measurements when they fit LIVE_POINTS times into MEASURE_SHARE of the run; else, for a short
+    run, after every epoch on as many samples as fit (at least MIN_QUALITY_SAMPLES of each digit,
+    rounded down to fifties), so a class watching it sees the accuracy climb epoch by epoch; else
+    as often as MIN_QUALITY_SAMPLES fit."""
     every = measure_every(model, images, width)
     if epochs is None or epochs < 1 or epochs // every >= LIVE_POINTS:  # (bad epochs: the form says)
         return MeasurePlan(every, QUALITY_SAMPLES)
     epoch, full = _seconds(model, images, width, QUALITY_SAMPLES)
+    each_epoch = int(QUALITY_SAMPLES * MEASURE_SHARE * epoch / full) // 50 * 50
+    if each_epoch >= MIN_QUALITY_SAMPLES:
+        return MeasurePlan(1, min(QUALITY_SAMPLES, each_epoch))
     per_point = MEASURE_SHARE * epoch * epochs / min(LIVE_POINTS, epochs)
     per_digit = int(QUALITY_SAMPLES * per_point / full) // 50 * 50
     per_digit = min(QUALITY_SAMPLES, max(MIN_QUALITY_SAMPLES, per_digit))
