@@ -351,7 +351,9 @@ def test_keep_specs_are_held_lazily_and_mean_what_they_say(tokens, epochs):
         assert policy.keeps(epoch, final) == reference_keeps(spec, epoch, final), (spec, epoch)
 
 
-NUMBERS = st.one_of(st.integers(-(2**70), 2**70).map(str), st.floats(allow_nan=True).map(json.dumps),
+# (No subnormal floats: the trainer, run earlier in this process, flushes them to zero.)
+NUMBERS = st.one_of(st.integers(-(2**70), 2**70).map(str),
+                    st.floats(allow_nan=True, allow_subnormal=False).map(json.dumps),
                     st.sampled_from(NON_FINITE), st.sampled_from(['"7"', "true", "null", "[]", "{}"]))
 
 
