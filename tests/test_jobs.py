@@ -316,7 +316,8 @@ def test_a_short_run_measures_on_fewer_samples_so_its_curves_grow_while_it_train
         assert points >= min(jobs.LIVE_POINTS - 1, epochs), (model, images, epochs, plan)
         assert request.config().problems() == {}
         assert jobs.MIN_QUALITY_SAMPLES <= plan.per_digit <= jobs.QUALITY_SAMPLES
-    # The lecture's run (all 60,000 images, 15 epochs): a point after every epoch, on 250 samples.
+    # The lecture's run (30 epochs of 30,000 images): a point after every epoch, on 100 samples.
+    assert jobs.measure_plan("cgan", 30_000, 1.0, 30) == jobs.MeasurePlan(every=1, per_digit=100)
     assert jobs.measure_plan("cgan", 60_000, 1.0, 15) == jobs.MeasurePlan(every=1, per_digit=250)
     # Long runs keep full measurements: the shipped runs' curves and a new run's compare.
     assert jobs.measure_plan("cgan", 60_000, 1.0, 200) == jobs.MeasurePlan(every=4, per_digit=1000)

@@ -52,7 +52,7 @@ def test_each_recipe_is_offered_with_its_sentence_and_fills_the_form(root):
     assert picker.value is None  # nothing picked: the form holds the lecture's run
     assert picker.options == [item.title for item in choices()]
     assert list(picker.proto.captions) == [item.description for item in choices()]
-    assert form(page) == dict(epochs=15, lr="0.003", beta1=0.5, limit=None, batch_size=64, seed=0,
+    assert form(page) == dict(epochs=30, lr="0.003", beta1=0.5, limit=30_000, batch_size=64, seed=0,
                               ema=False, g_steps=1)
     # The form says in one sentence what the class will see, and when.
     assert any(LECTURE.promise in c.value for c in page.caption)
