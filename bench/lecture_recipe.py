@@ -4,7 +4,8 @@ the accuracy the run had measured 60 s after Start.
 
     .venv/bin/python bench/lecture_recipe.py [--recipe lecture] [--seeds 0 1 2] [--busy]
 
-Each run goes through the Train page's own path: cgan.jobs.start with the recipe's settings and
+Each run (watched for at most 75 s, then stopped) goes through the Train page's own path:
+cgan.jobs.start with the recipe's settings and
 the quality plan the page adds (JobRequest.with_quality_plan), into a temporary folder; the
 history is read ten times a second, and a measurement counts from the moment it is on disk (what
 the app can show). --busy keeps one other process spinning on a core for the whole time, as a
@@ -53,14 +54,14 @@ def request_for(recipe: str, seed: int, name: str, changes: dict) -> jobs.JobReq
     ).with_quality_plan()
 
 
-def watch(request: jobs.JobRequest, root: Path) -> dict:
-    """Start the run and read its history until it ends (or 3 minutes pass)."""
+def watch(request: jobs.JobRequest, root: Path, limit: float = 75.0) -> dict:
+    """Start the run and read its history until it ends or `limit` seconds pass (then stop it)."""
     started = time.perf_counter()
     jobs.start(request, root=root, max_running=1)
     run = Run(root / request.name)
     first = reached = None
     seen: dict[int, tuple[float, float]] = {}  # epoch -> (seconds after Start it appeared, accuracy)
-    while time.perf_counter() - started < 180:
+    while time.perf_counter() - started < limit:
         now = time.perf_counter() - started
         try:
             records = run.history()
@@ -77,6 +78,10 @@ def watch(request: jobs.JobRequest, root: Path) -> dict:
         if run.state() != "running" and records:
             break
         time.sleep(0.1)
+    if run.state() == "running":  # past the window: the next run needs the slot
+        jobs.stop(request.name, root=root)
+        while run.state() == "running":
+            time.sleep(0.2)
     at_window = [acc for when, acc in seen.values() if when <= WINDOW]
     return {"first": first, "reached": reached, "at_60": at_window[-1] if at_window else None,
             "measured": {e: round(a, 3) for e, (_, a) in sorted(seen.items())},
@@ -105,11 +110,12 @@ def main() -> None:
             request = request_for(args.recipe, seed, f"lecture-{seed}", changes)
             row = watch(request, Path(folder))
             rows.append(row)
-            reached = f"{row['reached']:.1f} s" if row["reached"] is not None else "not within the run"
+            reached = f"{row['reached']:.1f} s" if row["reached"] is not None else "not within 75 s"
+            first = f"{row['first']:.1f} s" if row["first"] is not None else "none"
             at_60 = f"{row['at_60']:.1%}" if row["at_60"] is not None else "none measured"
-            print(f"| {args.recipe} | {seed} | {row['first']:.1f} s | {reached} | {at_60} | "
+            print(f"| {args.recipe} | {seed} | {first} | {reached} | {at_60} | "
                   f"{row['epochs']}, {row['total']:.0f} s |  measured: {row['measured']}", flush=True)
-    firsts = [r["first"] for r in rows]
+    firsts = [r["first"] for r in rows if r["first"] is not None] or [float("nan")]
     reached = [r["reached"] for r in rows if r["reached"] is not None]
     print(f"median first epoch {statistics.median(firsts):.1f} s; 70 % reached in {len(reached)} of "
           f"{len(rows)} runs" + (f", median {statistics.median(reached):.1f} s" if reached else ""))
