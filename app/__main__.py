@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.preload import warm_imports
+from app.preload import warm_imports, warm_views
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     # Torch and the app's modules load before the server listens, not in the first visitor's page.
     print("Loading torch and the app's modules ...", end=" ", flush=True)
     print(f"{warm_imports():.1f} s", flush=True)
+    warm_views()  # D's view across the epochs, judged in the background for the verdict page
     from streamlit.web import cli
 
     sys.argv = ["streamlit", *command(args.port, args.network, extra)[3:]]

@@ -11,7 +11,7 @@ import streamlit as st
 from app.text import plain
 from app.loaders import AVERAGED_KEY, epochs, file_key, history, weight_epochs
 from cgan import jobs
-from cgan.runs import Run, RunError, check_run_name, checkpoints_root, list_runs
+from cgan.runs import Run, RunError, check_existing_run_name, checkpoints_root, list_runs
 
 PREFERRED_RUN = "cgan-report"
 RUN_KEY = "run"  # st.session_state key of the run picked in the sidebar
@@ -57,7 +57,7 @@ def pending_state(name: str | None) -> str | None:
     if not name:
         return None
     try:
-        check_run_name(name)
+        check_existing_run_name(name)
     except ValueError:
         return None
     if not (checkpoints_root() / name).is_dir():
@@ -182,7 +182,7 @@ def sidebar_run_picker() -> Run | None:
     asked = st.query_params.get(RUN_KEY)
     if RUN_KEY not in st.session_state and asked and (checkpoints_root() / asked).is_dir():
         try:
-            st.session_state[RUN_KEY] = check_run_name(asked)  # a reopened tab: its address's run
+            st.session_state[RUN_KEY] = check_existing_run_name(asked)  # a reopened tab: its address's run
         except ValueError:
             pass
     chosen = st.session_state.get(RUN_KEY)
