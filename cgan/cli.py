@@ -36,7 +36,9 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr and exit status 2."""
 
     def error(self, message: str):  # type: ignore[override]
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        from cgan.runs import one_line  # (runs imports torch already; this stays cheap)
+
+        print(f"{self.prog}: error: {one_line(message)}", file=sys.stderr)
         raise SystemExit(2)
 
     def device(self, requested: str) -> torch.device:

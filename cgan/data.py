@@ -35,6 +35,7 @@ import hashlib
 import importlib.metadata
 import importlib.resources
 import io
+import math
 import os
 import pickle
 import struct
@@ -143,7 +144,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     if len(raw) < header:
         raise MnistError(f"{path}: IDX header is cut short; the file is truncated, replace it")
     shape = struct.unpack(">" + "I" * ndim, raw[4:header])
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # Python integers: a header's huge dimensions cannot wrap around
     if len(raw) - header != expected:
         raise MnistError(
             f"{path}: holds {len(raw) - header} data bytes, the header promises {expected}; "

@@ -17,13 +17,15 @@ trained here is reproducible with the same command on the same device.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
 from cgan.cli import OneLineParser
 from cgan.metrics import evaluate_run
-from cgan.runs import Run, checkpoints_root, parse_keep
-from cgan.train import TrainConfig, train
+from cgan.data import MnistError
+from cgan.runs import Run, RunError, checkpoints_root, one_line, parse_keep
+from cgan.train import TrainConfig, check_out, train
 
 SHIPPED = {
     "cgan-report": TrainConfig.for_model("cgan", seed=0, metrics_every=1, ema=0.9999),
@@ -54,13 +56,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_metrics:
             config = dataclasses.replace(config, metrics_every=0)
         run = Run(root / name)
+        check_out(run.path, parser)  # a root that is a file or cannot be written: one line, exit 2
         if run.path.exists():
             parser.error(f"{run.path} exists; move it away first")
         started = time.time()
-        train(config, run, device, log=lambda line: print(line, flush=True))
-        if config.ema and config.metrics_every:
-            evaluate_run(run, averaged_epochs(run.epochs()), device=device, averaged=True)
-        run.prune(parse_keep(SHIPPED_KEEP[name]), drop_resume_state=True, half=True)
+        try:
+            train(config, run, device, log=lambda line: print(line, flush=True))
+            if config.ema and config.metrics_every:
+                evaluate_run(run, averaged_epochs(run.epochs()), device=device, averaged=True)
+            run.prune(parse_keep(SHIPPED_KEEP[name]), drop_resume_state=True, half=True)
+        except MnistError as exc:
+            print(f"error: {one_line(exc)}", file=sys.stderr)
+            return 2
+        except RunError as exc:
+            print(f"error: {one_line(exc)}", file=sys.stderr)
+            return 1
         print(f"= {name}: {time.time() - started:.1f} s, {run.size_bytes() / 1e6:.1f} MB after slimming", flush=True)
     return 0
 
