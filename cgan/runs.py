@@ -805,9 +805,9 @@ class Run:
         for index in range(len(lines) - 1, -1, -1):
             line = lines[index]
             if line.startswith("error:") or ": error: " in line:
-                return line[:200]
+                return line[:2000]  # the whole reason (a line, not a log)
             if line.startswith("Traceback"):
-                return lines[-1][:200]
+                return lines[-1][:2000]
         return ""
 
     def log_tail(self, lines: int = 12) -> str:
