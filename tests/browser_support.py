@@ -137,3 +137,17 @@ def browser_missing() -> str | None:
     if not Path(CHROMIUM).is_file():
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     return None
+
+
+def nothing_clipped(page) -> None:
+    """No control label cut short ("Rand...", "One dig..."): each label's text fits its box."""
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll(
+                '[data-testid="stMain"] [data-testid="stWidgetLabel"] p,'
+                + ' [data-testid="stMain"] button p,'
+                + ' [data-testid="stMain"] [data-testid="stButtonGroup"],'
+                + ' [data-testid="stMain"] [data-testid="stButtonGroup"] div')]
+            .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.innerText.slice(0, 40))"""
+    )
+    assert clipped == [], clipped

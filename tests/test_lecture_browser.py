@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 
-from browser_support import ROOT, chromium_page, set_sidebar, streamlit_server, wait_for_app
+from browser_support import ROOT, chromium_page, nothing_clipped, set_sidebar, streamlit_server, wait_for_app
 from test_browser import MISSING
 
 SIZES = [(1280, 720), (1920, 1080)]
@@ -68,20 +68,6 @@ def inside(page, locator, what: str) -> dict:
     assert rect["left"] >= -1 and rect["top"] >= -1, (what, rect)
     assert rect["right"] <= size["width"] + 1 and rect["bottom"] <= size["height"] + 1, (what, rect)
     return rect
-
-
-def nothing_clipped(page) -> None:
-    """No control label cut short ("Rand...", "One dig..."): each label's text fits its box."""
-    clipped = page.evaluate(
-        """() => [...document.querySelectorAll(
-                '[data-testid="stMain"] [data-testid="stWidgetLabel"] p,'
-                + ' [data-testid="stMain"] button p,'
-                + ' [data-testid="stMain"] [data-testid="stButtonGroup"],'
-                + ' [data-testid="stMain"] [data-testid="stButtonGroup"] div')]
-            .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
-            .map(e => e.innerText.slice(0, 40))"""
-    )
-    assert clipped == [], clipped
 
 
 def title_visible(page) -> None:

@@ -17,7 +17,15 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from browser_support import ROOT, browser_missing, chromium_page, set_sidebar, streamlit_server, wait_for_app
+from browser_support import (
+    ROOT,
+    browser_missing,
+    chromium_page,
+    nothing_clipped,
+    set_sidebar,
+    streamlit_server,
+    wait_for_app,
+)
 from cgan.runs import Run
 
 MISSING = browser_missing()
@@ -86,20 +94,6 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(path))
 
 
-def no_label_cut(page) -> None:
-    """No control label cut short: each label's text fits its box."""
-    cut = page.evaluate(
-        """() => [...document.querySelectorAll(
-                '[data-testid="stMain"] [data-testid="stWidgetLabel"] p,'
-                + ' [data-testid="stMain"] button p,'
-                + ' [data-testid="stMain"] [data-testid="stButtonGroup"],'
-                + ' [data-testid="stMain"] [data-testid="stButtonGroup"] div')]
-            .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
-            .map(e => e.innerText.slice(0, 40))"""
-    )
-    assert cut == [], cut
-
-
 @pytest.mark.parametrize("sidebar", [True, False], ids=["sidebar-open", "sidebar-closed"])
 def test_compare_panels_are_large_and_on_the_first_screen(browser, sidebar):
     page = show(browser, "compare", (1280, 720), sidebar)
@@ -111,7 +105,7 @@ def test_compare_panels_are_large_and_on_the_first_screen(browser, sidebar):
         on_screen(page, label, f"label {k}")
         assert panel["width"] >= 280 and panel["height"] >= 280, (k, panel)
         assert label["bottom"] <= panel["top"] + 1, "each label sits above its panel"
-    no_label_cut(page)
+    nothing_clipped(page)
     shot(page, f"compare-1280x720-sidebar-{'open' if sidebar else 'closed'}")
     print(f"\ncompare 1280x720 sidebar {'open' if sidebar else 'closed'}: panels "
           f"{panels[0]['width']:.0f}x{panels[0]['height']:.0f} px, bottom {panels[-1]['bottom']:.0f}")
@@ -129,7 +123,7 @@ def test_generate_samples_are_large_and_the_strip_is_on_the_first_screen(browser
     caption = boxes(page, ".cgan-generate_strip figcaption")[0]
     assert "all ten digits" in caption["text"]
     on_screen(page, caption, "the strip's caption")
-    no_label_cut(page)
+    nothing_clipped(page)
     shot(page, "generate-1280x720")
     print(f"\ngenerate 1280x720: samples {tile:.0f} px each, strip bottom {strip['bottom']:.0f}")
 
