@@ -145,8 +145,10 @@ def sidebar_jobs() -> None:
         except (OSError, jobs.JobError):
             started = []
         now = jobs_now()
-        changed = [(j.name, j.state, j.run.exists()) for j in now] != \
-                  [(j.name, j.state, j.run.exists()) for j in busy]
+        # What the rest of the page draws from: which jobs, queued or not, listed by the picker or
+        # not (running -> stopping is not worth a full rerun: it would close an open dialog).
+        changed = [(j.name, j.queued, j.run.exists()) for j in now] != \
+                  [(j.name, j.queued, j.run.exists()) for j in busy]
         if st.session_state.pop("_follow_clicked", False) or started or changed:
             st.rerun(scope="app")  # a click, or a job started, queued, listed or ended: redraw all
         if not now:

@@ -119,6 +119,10 @@ def browse(role: str, url: str) -> dict:
                 page.get_by_text(re.compile(rf"{LIVE} stops once|stopping after this epoch|stopped")
                                  ).first.wait_for()
                 seen["stopped"] = True
+                # Once it has stopped the page redraws whole (the job list changed): let it, so the
+                # delete dialog below is not opened into a page about to be redrawn.
+                page.locator(f".st-key-train_resume_{LIVE} button").first.wait_for(timeout=120_000)
+                page.wait_for_timeout(6000)  # the sidebar's jobs box looks every 5 s
                 wait_for_app(page)
                 page.locator(f".st-key-train_delete_{DONE} button").first.click()
                 page.get_by_role("button", name=f"Yes, delete {DONE}").click()
