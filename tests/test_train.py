@@ -298,10 +298,13 @@ def test_sigint_stops_after_the_epoch_and_readers_only_see_complete_epochs(tmp_p
     epochs = assert_complete(run)
     # It finished the epoch in progress and no more: the trainer's own log says where the signal
     # reached it (epochs are short here, so several may pass between the listing and the signal).
+    # An epoch's line is printed once the writer thread has saved it, and the writer holds one
+    # finished epoch and one waiting in its queue of one while the next trains: up to two finished
+    # epochs may not be in the log yet when the signal comes.
     lines = output.splitlines()
     at_signal = [i for i, line in enumerate(lines) if "SIGINT: stopping" in line][0]
     done_at_signal = sum(line.startswith("[") for line in lines[:at_signal])
-    assert listed_at_signal <= len(epochs) <= done_at_signal + 1, (listed_at_signal, done_at_signal)
+    assert listed_at_signal <= len(epochs) <= done_at_signal + 3, (listed_at_signal, done_at_signal)
     assert len(epochs) < 1000
     status = run.status()
     assert status["state"] == "stopped" and status["epochs_done"] == len(epochs)
