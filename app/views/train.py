@@ -517,14 +517,19 @@ def show_job(job: jobs.Job) -> None:
             st.code(readable_log(job.log_tail(30)) or "(nothing yet)", language=None)
 
 
+def show_button(job: jobs.Job) -> None:
+    """Pick the job's run in the sidebar (every visitor may: it changes no file)."""
+    if job.run.exists() and st.button(
+        "Show on all pages", key=f"train_show_{job.name}", on_click=show_on_other_pages, args=(job.name,),
+        icon=":material/visibility:", help="Pick this run in the sidebar, so every page shows it.",
+    ):
+        st.rerun(scope="app")  # the sidebar's picker is outside this fragment
+
+
 def show_actions(job: jobs.Job) -> None:
     name = job.name
     if not access.is_lecturer():  # a visitor watches: no Stop, Resume, Cancel or Delete
-        if job.run.exists() and st.button(
-            "Show on all pages", key=f"train_show_{name}", on_click=show_on_other_pages, args=(name,),
-            icon=":material/visibility:", help="Pick this run in the sidebar, so every page shows it.",
-        ):
-            st.rerun(scope="app")
+        show_button(job)
         return
     with st.container(horizontal=True):
         if job.queued:
@@ -544,11 +549,7 @@ def show_actions(job: jobs.Job) -> None:
                       icon=":material/play_arrow:", help="Continue from the last complete epoch.")
         if not job.active and st.button("Delete", key=f"train_delete_{name}", icon=":material/delete:"):
             delete_dialog(name)
-        if job.run.exists() and st.button(
-            "Show on all pages", key=f"train_show_{name}", on_click=show_on_other_pages, args=(name,),
-            icon=":material/visibility:", help="Pick this run in the sidebar, so every page shows it.",
-        ):
-            st.rerun(scope="app")  # the sidebar's picker is outside this fragment
+        show_button(job)
 
 
 def what_pages_see(all_jobs: list[jobs.Job]) -> tuple[bool, tuple[str, ...]]:
