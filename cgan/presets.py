@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cgan.train import TrainConfig
+from cgan.config import TrainConfig
 
 SHORT_RUN = dict(model="cgan", limit=10_000, epochs=8)
 
