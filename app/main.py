@@ -15,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import access
+from app.i18n import _, language_selector
 from app.preload import chart_code_html
 from app.safety import exposure_warnings, keep_errors_private
 from app.style import CSS, PRESENTATION_CSS
@@ -22,7 +23,7 @@ from app.style import CSS, PRESENTATION_CSS
 VIEWS = Path(__file__).resolve().parent / "views"
 ICON = Path(__file__).resolve().parent / "static" / "icon.png"  # local: no request leaves the machine
 
-st.set_page_config(page_title="Conditional GANs on MNIST", page_icon=str(ICON), layout="wide")
+st.set_page_config(page_title=_("Conditional GANs on MNIST"), page_icon=str(ICON), layout="wide")
 keep_errors_private()
 access.claim_key()  # the lecturer's link: this session is the lecturer's, the key leaves the address bar
 # Sent before the app's modules (and torch) are imported: the browser loads the chart code while
@@ -45,15 +46,15 @@ def page(file: str, title: str, icon: str, **options) -> st.Page | None:
 
 
 pages = [
-    page("evolution.py", "Training evolution", ":material/animation:", default=True),
-    page("generate.py", "Generate", ":material/draw:"),
-    page("compare.py", "Compare epochs", ":material/view_column:"),
-    page("losses.py", "Loss curves", ":material/show_chart:"),
-    page("quality.py", "Quality", ":material/verified:"),
-    page("real_vs.py", "Real vs CGAN vs cDCGAN", ":material/compare:"),
-    page("interpolate.py", "Interpolation", ":material/linear_scale:"),
-    page("discriminator.py", "The discriminator's verdict", ":material/gavel:"),
-    page("train.py", "Train", ":material/model_training:"),
+    page("evolution.py", _("Training evolution"), ":material/animation:", default=True),
+    page("generate.py", _("Generate"), ":material/draw:"),
+    page("compare.py", _("Compare epochs"), ":material/view_column:"),
+    page("losses.py", _("Loss curves"), ":material/show_chart:"),
+    page("quality.py", _("Quality"), ":material/verified:"),
+    page("real_vs.py", _("Real vs CGAN vs cDCGAN"), ":material/compare:"),
+    page("interpolate.py", _("Interpolation"), ":material/linear_scale:"),
+    page("discriminator.py", _("The discriminator's verdict"), ":material/gavel:"),
+    page("train.py", _("Train"), ":material/model_training:"),
 ]
 navigation = st.navigation([p for p in pages if p is not None], position="sidebar", expanded=True)
 
@@ -64,10 +65,12 @@ with st.sidebar, common.page_errors():
     common.averaged_choice(chosen)
     if chosen is not None and common.training_state(chosen) == "running":
         common.follow_training(chosen)
+with st.sidebar:  # on its own: drawn even when a part above fails
+    language_selector()
 
 if common.presenting():
     st.html(PRESENTATION_CSS)
-    st.button("Exit presentation", key="present_exit", icon=":material/close_fullscreen:",
+    st.button(_("Exit presentation"), key="present_exit", icon=":material/close_fullscreen:",
               on_click=common.stop_presenting)
 
 navigation.run()

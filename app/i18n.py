@@ -1,0 +1,274 @@
+"""The app's words in the reader's language: English (the source) or Simplified Chinese.
+
+Every string a page shows goes through the message catalog::
+
+    from app.i18n import _, N_, ngettext
+
+    st.header(_("Loss curves"))
+    st.caption(_("Epoch {epoch} of {total}").format(epoch=5, total=200))  # format after lookup
+    CHOICES = {"grid": N_("Whole grid")}    # marked at import time, looked up where shown:
+    st.radio(_("Show"), list(CHOICES), format_func=lambda k: _(CHOICES[k]))
+    ngettext("{n} epoch", "{n} epochs", n).format(n=n)
+
+``_()`` reads the session's language on every call (many students share one server, each in
+their own language). The language is, in order: the sidebar's choice (``language_selector()``,
+drawn by app/main.py on every page), ``?lang=zh`` / ``?lang=en`` in the address, the browser's
+language (``st.context.locale``, else the Accept-Language header), else English. Outside a
+Streamlit run (the command line, the library) it is English.
+
+Catalogs: app/locale/<locale>/LC_MESSAGES/messages.po, read with Babel at run time (no compiled
+.mo files in the repository) and cached until the file changes. app/locale/messages.pot is the
+template extracted from the source. After wrapping new strings::
+
+    python -m app.i18n update     # pybabel extract (babel.cfg) + update: new msgids appear empty
+    python -m app.i18n check      # lists msgids without a translation
+
+An entry without a translation (or marked fuzzy) falls back to the English text.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+import sys
+from pathlib import Path
+
+LANGUAGES = {"en": "English", "zh": "简体中文"}  # code -> its own name (never translated)
+DEFAULT = "en"
+LOCALES = {"zh": "zh_CN"}  # language code -> catalog folder under app/locale/
+KEY = "lang"  # the address parameter, and session state's language (kept while pages change)
+WIDGET = "lang_choice"  # the sidebar's control
+IN_ADDRESS = "lang_in_address"  # session state: keep ?lang= in the address (it was given or chosen)
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+
+
+def catalog_path(lang: str) -> Path:
+    return LOCALE_DIR / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+class Catalog:
+    """A .po file's translations: msgid -> text, (singular, plural) -> texts, the plural rule."""
+
+    def __init__(self, path: Path):
+        from babel.messages.pofile import read_po
+
+        with path.open("rb") as f:
+            po = read_po(f, locale=path.parent.parent.name)
+        self.singular: dict[str, str] = {}
+        self.plural: dict[tuple[str, str], tuple[str, ...]] = {}
+        for message in po:
+            if not message.id or message.fuzzy:
+                continue
+            if isinstance(message.id, tuple):
+                texts = tuple(message.string)
+                if all(texts):
+                    self.plural[message.id[0], message.id[1]] = texts
+            elif message.string:
+                self.singular[message.id] = message.string
+        self.plural_index = gettext.c2py(po.plural_expr)
+
+
+_catalogs: dict[str, tuple[float, Catalog]] = {}
+
+
+def catalog(lang: str) -> Catalog | None:
+    """The catalog of `lang` (None for English, the source), re-read when its file changes."""
+    if lang not in LOCALES:
+        return None
+    path = catalog_path(lang)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    cached = _catalogs.get(lang)
+    if cached is None or cached[0] != mtime:
+        cached = _catalogs[lang] = (mtime, Catalog(path))
+    return cached[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The session's language
+
+
+def _in_script_run() -> bool:
+    if "streamlit" not in sys.modules:
+        return False
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True) is not None
+
+
+def _code(tag: object) -> str | None:
+    """A language code of ours for a tag like "zh-CN", "zh_Hans", "en-US" (None: not ours)."""
+    if not isinstance(tag, str):
+        return None
+    base = tag.strip().replace("_", "-").split("-")[0].lower()
+    return base if base in LANGUAGES else None
+
+
+def browser_language() -> str | None:
+    """The browser's language where Streamlit exposes it: navigator.language
+    (``st.context.locale``), else the first of ours in the Accept-Language header."""
+    import streamlit as st
+
+    try:
+        found = _code(st.context.locale)
+    except Exception:  # an older client that does not send it
+        found = None
+    if found is not None:
+        return found
+    try:
+        header = st.context.headers.get("Accept-Language") or ""
+    except Exception:  # no request (AppTest)
+        header = ""
+    for part in header.split(","):
+        found = _code(part.split(";")[0])
+        if found is not None:
+            return found
+    return None
+
+
+def language() -> str:
+    """The session's language code ("en" or "zh"); English outside a Streamlit run."""
+    if not _in_script_run():
+        return DEFAULT
+    import streamlit as st
+
+    chosen = st.session_state.get(KEY)
+    if chosen in LANGUAGES:
+        return chosen
+    asked = _code(st.query_params.get(KEY))
+    if asked is not None:
+        st.session_state[IN_ADDRESS] = True
+    lang = asked or browser_language() or DEFAULT
+    st.session_state[KEY] = lang
+    return lang
+
+
+def gettext_(message: str) -> str:
+    lang = language()
+    found = catalog(lang) if lang != DEFAULT else None
+    if found is None:
+        return message
+    return found.singular.get(message, message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """`singular` or `plural` by `n`, in the session's language; format with n after lookup."""
+    lang = language()
+    found = catalog(lang) if lang != DEFAULT else None
+    texts = found.plural.get((singular, plural)) if found is not None else None
+    if texts is None:
+        return singular if n == 1 else plural
+    index = found.plural_index(n)
+    return texts[index] if index < len(texts) else texts[-1]
+
+
+def N_(message: str) -> str:
+    """Mark a string for the catalog where it is defined (import time); translate it with _()
+    where it is shown."""
+    return message
+
+
+_ = gettext_
+
+
+# ---------------------------------------------------------------------------------------------
+# The sidebar's choice
+
+
+def _chosen() -> None:
+    import streamlit as st
+
+    lang = st.session_state.get(WIDGET)
+    if lang in LANGUAGES:
+        st.session_state[KEY] = lang
+        st.session_state[IN_ADDRESS] = True
+        st.query_params[KEY] = lang
+
+
+def language_selector() -> None:
+    """English / 简体中文 in the sidebar; the choice goes into the address (?lang=) once made or
+    given there, so a page reload or a shared link keeps it. Page, run, epoch, digit and seed stay:
+    they live in session state and the address, and widgets keep their keys."""
+    import streamlit as st
+
+    lang = language()
+    if st.session_state.get(WIDGET) != lang:
+        st.session_state[WIDGET] = lang
+    st.segmented_control(_("Language"), list(LANGUAGES), format_func=LANGUAGES.get, key=WIDGET,
+                         required=True, on_change=_chosen, width="content")
+    if st.session_state.get(IN_ADDRESS) and st.query_params.get(KEY) != lang:
+        st.query_params[KEY] = lang  # page switches clear the address's parameters
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog upkeep: python -m app.i18n update | check
+
+BABEL_CFG = ROOT / "babel.cfg"
+TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
+KEYWORDS = ("_", "N_", "ngettext:1,2")
+
+
+def _pybabel(*args: str) -> None:
+    from babel.messages.frontend import main as pybabel
+
+    saved = sys.argv
+    sys.argv = ["pybabel", *args]
+    try:
+        pybabel()
+    finally:
+        sys.argv = saved
+
+
+def update() -> None:
+    """Extract the msgids from the source into messages.pot and merge them into every .po:
+    new ones appear untranslated, translations are kept, msgids gone from the source are kept
+    as obsolete (#~) entries, never dropped."""
+    os.chdir(ROOT)
+    keywords = [arg for kw in KEYWORDS for arg in ("-k", kw)]
+    _pybabel("extract", "-F", str(BABEL_CFG.relative_to(ROOT)), "--no-default-keywords",
+             *keywords, "--sort-by-file", "--add-comments=TRANSLATORS:", "--project", "cgan-mnist",
+             "--no-wrap",
+             "-o", str(TEMPLATE.relative_to(ROOT)), ".")
+    for locale in LOCALES.values():
+        _pybabel("update", "-i", str(TEMPLATE.relative_to(ROOT)), "-d",
+                 str(LOCALE_DIR.relative_to(ROOT)), "-l", locale, "--no-fuzzy-matching",
+                 "--no-wrap")
+
+
+def missing(lang: str) -> list[str]:
+    """msgids of the template without a translation in `lang`'s catalog."""
+    from babel.messages.pofile import read_po
+
+    with TEMPLATE.open("rb") as f:
+        template = read_po(f)
+    found = catalog(lang)
+    out = []
+    for message in template:
+        if not message.id:
+            continue
+        if isinstance(message.id, tuple):
+            if found is None or tuple(message.id[:2]) not in found.plural:
+                out.append(message.id[0])
+        elif found is None or message.id not in found.singular:
+            out.append(message.id)
+    return out
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "update":
+        update()
+    elif command == "check":
+        gaps = {lang: missing(lang) for lang in LOCALES}
+        for lang, ids in gaps.items():
+            for msgid in ids:
+                print(f"{lang}: {msgid}")
+        sys.exit(1 if any(gaps.values()) else 0)
+    else:
+        print("usage: python -m app.i18n update | check", file=sys.stderr)
+        sys.exit(2)
