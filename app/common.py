@@ -30,7 +30,6 @@ from app.figures import (  # noqa: F401
     png_bytes,
     show_figures,
     show_image,
-    tile_columns,
 )
 from app.loaders import (  # noqa: F401
     MNIST_COMMAND,
@@ -77,7 +76,7 @@ from app.widgets import (  # noqa: F401
     shared_value,
     stop_presenting,
 )
-from cgan.images import upscale  # noqa: F401
+from cgan.images import grid_columns, upscale  # noqa: F401
 from cgan.limits import MAX_SEED  # noqa: F401
 
 

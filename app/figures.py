@@ -21,14 +21,13 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from cgan.images import grid_columns, png_bytes as gray_png_bytes, tile, upscale
+from cgan.images import png_bytes as gray_png_bytes, tile, upscale
 from cgan.runs import Run, RunError
 
 LABEL_COLOUR = 0  # labels: black on the white page
 GAP_COLOUR = 255  # white gaps between black digit tiles
 HIGHLIGHT_RGB = (255, 122, 0)  # the outlined column: orange, seen on black digits and white paper
 GRID_SCALE = 3  # the 10x10 grid is drawn 840 pixels square: about the largest it is shown
-tile_columns = grid_columns  # kept for the pages that import it from here
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -62,7 +62,7 @@ def digit_panels(run, chosen: list[int], saved: list[int], digit: int, seed: int
         used = common.nearest(epoch, saved)
         note = "" if used == epoch else f" (weights of {used})"
         images = common.samples(run, used, digit, seed, count)
-        picture = common.fitted_mosaic(images, common.tile_columns(count), width=480, height=480)
+        picture = common.fitted_mosaic(images, common.grid_columns(count), width=480, height=480)
         panels.append((picture, f"Epoch {epoch}{note}"))
     return panels
 

@@ -36,7 +36,7 @@ with common.page_errors():
         with pictures:
             images = common.samples(run, epoch, digit, seed, count)
             # Near-square, drawn large: the browser only ever shrinks it to the space it has.
-            picture = common.fitted_mosaic(images, columns=common.tile_columns(count), width=1000,
+            picture = common.fitted_mosaic(images, columns=common.grid_columns(count), width=1000,
                                            height=1000, most=16)
             common.show_image(
                 picture,
