@@ -19,8 +19,6 @@ fails, the same iteration runs eagerly. SIGINT/SIGTERM stop after the current ep
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import os
 import queue
 import signal
@@ -28,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,111 +33,20 @@ import torch.nn.functional as F
 
 from cgan import mlp_step, threads
 from cgan.cli import OneLineParser
+from cgan.config import TrainConfig, add_arguments
 from cgan.data import MnistError, load_mnist, to_unit_range
-from cgan.limits import MAX_SEED, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
-from cgan.models import MAX_WIDTH, MODELS, NOISE_DIM, count_parameters, get_model
-from cgan.runs import (
-    EpochRecord, Run, RunError, checkpoints_root, one_line, parse_keep, process_start_time, write_failure,
-)
+from cgan.models import NOISE_DIM, count_parameters, get_model
+from cgan.files import checkpoints_root, write_failure
+from cgan.history import EpochRecord
+from cgan.keep import parse_keep
+from cgan.messages import RunError, one_line
+from cgan.processes import process_start_time
+from cgan.runs import Run
 from cgan.sampling import fixed_grid_inputs, generate
 
 EXIT_STOPPED = 130
-MAX_EPOCHS = 100_000
-MAX_D_LR_SCALE = 100.0
-MAX_G_STEPS = 10
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 WARMUP_ITERATIONS = 3  # eager iterations before CUDA graph capture (they train for real)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str = "cgan"
-    epochs: int = 200
-    batch_size: int = 150
-    lr: float = 1e-3
-    beta1: float = 0.5
-    beta2: float = 0.999
-    seed: int = 0
-    width: float = 1.0
-    limit: int | None = None
-    keep: str = "all"
-    metrics_every: int = 0
-    metrics_samples: int = QUALITY_SAMPLES  # samples of each digit per quality measurement
-    ema: float = 0.0  # decay of the generator's weight average per iteration (0 = none: the report's recipe)
-    d_lr_scale: float = 1.0  # D's Adam learning rate = lr x this (1 = the report's recipe)
-    g_steps: int = 1  # generator steps per discriminator step (1 = the report's recipe)
-
-    @classmethod
-    def for_model(cls, model: str, **overrides) -> TrainConfig:
-        d = get_model(model).defaults
-        base = dict(
-            model=model, epochs=d.epochs, batch_size=d.batch_size, lr=d.lr, beta1=d.beta1,
-            beta2=d.beta2,
-        )
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
-
-    @classmethod
-    def from_json(cls, data: dict) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def problems(self) -> dict[str, str]:
-        """What is wrong with this configuration: field name -> one line (no field name in it,
-        so a form can show it beside the field and a CLI can prefix its flag); {} when valid.
-        Any value of any type gets a message, never an exception (configs come from JSON too)."""
-        problems: dict[str, str] = {}
-        if self.model not in MODELS:
-            problems["model"] = f"unknown model {self.model!r}: choose one of {', '.join(sorted(MODELS))}"
-        if not _whole(self.epochs, 1, MAX_EPOCHS):
-            problems["epochs"] = f"must be a whole number from 1 to {MAX_EPOCHS:,}"
-        images = TRAIN_IMAGES
-        if self.limit is not None:
-            if _whole(self.limit, 1, TRAIN_IMAGES):
-                images = self.limit
-            else:
-                problems["limit"] = f"must be a whole number from 1 to {TRAIN_IMAGES:,} (or left out for all)"
-        if not _whole(self.batch_size, 1, images):
-            problems["batch_size"] = f"must be a whole number from 1 to {images:,} (the training images)"
-        if not (_real(self.lr) and 0 < self.lr <= 1):
-            problems["lr"] = "must be a number more than 0 and at most 1"
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            if not (_real(value) and 0 <= value < 1):
-                problems[name] = "must be a number from 0 up to (not including) 1"
-        if not _whole(self.seed, 0, MAX_SEED):
-            problems["seed"] = f"must be a whole number from 0 to {MAX_SEED:,}"
-        if not (_real(self.width) and 0 < self.width <= MAX_WIDTH):
-            problems["width"] = f"must be a number more than 0 and at most {MAX_WIDTH:g} (1 = the report's size)"
-        elif self.model == "cgan" and self.width != 1.0:
-            problems["width"] = "applies to the cdcgan only (the cgan is the report's fixed size)"
-        if not isinstance(self.keep, str):
-            problems["keep"] = "must be text: all, last, N, A-B or everyK (e.g. 1-10,every5,75)"
-        else:
-            try:
-                parse_keep(self.keep)
-            except ValueError as exc:
-                problems["keep"] = str(exc)
-        if not (_real(self.ema) and 0 <= self.ema < 1):
-            problems["ema"] = "must be a number from 0 (off) up to (not including) 1, e.g. 0.999"
-        if not (_real(self.d_lr_scale) and 0 < self.d_lr_scale <= MAX_D_LR_SCALE):
-            problems["d_lr_scale"] = f"must be a number more than 0 and at most {MAX_D_LR_SCALE:g} (1 = the same as G)"
-        if not _whole(self.g_steps, 1, MAX_G_STEPS):
-            problems["g_steps"] = f"must be a whole number from 1 (the report) to {MAX_G_STEPS}"
-        if not _whole(self.metrics_every, 0, MAX_EPOCHS):
-            problems["metrics_every"] = f"must be a whole number from 0 (never) to {MAX_EPOCHS:,}"
-        if not _whole(self.metrics_samples, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES):
-            problems["metrics_samples"] = (f"must be a whole number from {MIN_QUALITY_SAMPLES} to "
-                                           f"{QUALITY_SAMPLES:,} (samples of each digit)")
-        return problems
-
-
-def _whole(value, low: int, high: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high
-
-
-def _real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 _configured = False
@@ -514,7 +420,7 @@ def train(
             start_epoch = 0
             run.create(
                 {
-                    **dataclasses.asdict(config),
+                    **config.to_json(),
                     "generator_parameters": count_parameters(trainer.generator),
                     "discriminator_parameters": count_parameters(trainer.discriminator),
                     "train_images": len(images),
@@ -688,25 +594,7 @@ def build_parser() -> OneLineParser:
         prog="python -m cgan.train",
         description="Train the report's CGAN (or the cDCGAN) on MNIST into a run directory.",
     )
-    p.add_argument("--model", choices=sorted(MODELS), default=None, help="model (default cgan)")
-    p.add_argument("--epochs", type=int, help="epochs (cgan 200, cdcgan 20)")
-    p.add_argument("--batch-size", type=int, help="batch size (cgan 150, cdcgan 100)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (cgan 1e-3, cdcgan 2e-4)")
-    p.add_argument("--beta1", type=float, help="Adam beta1 (0.5)")
-    p.add_argument("--beta2", type=float, help="Adam beta2 (0.999)")
-    p.add_argument("--seed", type=int, help="seed for weights, noise and the fixed grid (0)")
-    p.add_argument("--width", type=float, help="cdcgan channel width factor (1.0 = 256/128 channels)")
-    p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
-    p.add_argument("--keep", help="which epochs keep generator weights: all (default) or e.g. 1-10,every5,75")
-    p.add_argument("--metrics-every", type=int, help="measure quality every K epochs (0 = never)")
-    p.add_argument("--metrics-samples", type=int, help="samples of each digit per quality measurement "
-                   "(default 1000; fewer measure faster and noisier)")
-    p.add_argument("--ema", type=float, help="keep an average of the generator's weights with this decay "
-                   "per iteration, e.g. 0.999 (default 0: off, the report's recipe)")
-    p.add_argument("--d-lr-scale", type=float,
-                   help="the discriminator's learning rate as a multiple of --lr (default 1: the same)")
-    p.add_argument("--g-steps", type=int,
-                   help="generator steps per discriminator step (default 1: the report's)")
+    add_arguments(p)
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     p.add_argument(
         "--out", type=Path, help="run directory (default checkpoints/MODEL-sSEED, or under $CGAN_CHECKPOINTS)"
@@ -719,11 +607,7 @@ def build_parser() -> OneLineParser:
 def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
     """The configuration and run the arguments ask for. Wrong arguments exit 2 (one line); a
     run that cannot be resumed because its files are damaged raises RunError (exit 1)."""
-    explicit = {
-        k: getattr(args, k)
-        for k in (f.name for f in dataclasses.fields(TrainConfig))
-        if getattr(args, k) is not None
-    }
+    explicit = TrainConfig.explicit(args)
     for flag, value in (("--out", args.out), ("--data-dir", args.data_dir)):
         if value is not None and "\x00" in str(value):
             parser.error(f"{flag}: the path holds a NUL character")
@@ -758,7 +642,10 @@ def config_from_args(args, parser) -> tuple[TrainConfig, Run]:
 
 def stored_config(run: Run) -> TrainConfig:
     """The configuration a run was trained with, or RunError naming what is damaged in it."""
-    config = TrainConfig.from_json(run.config())
+    try:
+        config = TrainConfig.from_json(run.config())
+    except ValueError as exc:
+        raise RunError(f"{run.config_path}: {exc}") from None
     for field, message in config.problems().items():
         raise RunError(f"{run.config_path}: damaged: {field} {getattr(config, field)!r}: {message}")
     return config
