@@ -58,7 +58,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cgan.config import TrainConfig
+from cgan.config import N_, TrainConfig
 
 SHORT_RUN = dict(model="cgan", limit=10_000, epochs=8)
 
@@ -85,14 +85,14 @@ class Preset:
 # bench/lecture_recipe.py; the figures are in the README.
 LECTURE = Preset(
     name="lecture",
-    title="Digits within a minute (the lecture's run)",
-    description=(
+    title=N_("Digits within a minute (the lecture's run)"),
+    description=N_(
         "The report's CGAN with more, smaller steps (batches of 64, learning rate 0.003, epochs of "
         "30,000 images): the first grid is noise, the rows turn into the digits asked for after a "
         "few epochs, and within a minute the classifier reads most of them right."
     ),
     overrides={"model": "cgan", "limit": 30_000, "epochs": 30, "batch_size": 64, "lr": 3e-3},
-    promise=("The class sees noise at epoch 1 and the digits asked for, row by row, within about a "
+    promise=N_("The class sees noise at epoch 1 and the digits asked for, row by row, within about a "
              "minute on a laptop's CPU."),
     measured=("2-core Xeon, quiet: first epoch 4.0-4.3 s after Start, 70 % of the asked digits read "
               "right at 12.7-16.7 s, 77-80 % when it ends at 37-42 s (seeds 0-2); beside a busy "
@@ -102,8 +102,8 @@ LECTURE = Preset(
 # The report's own recipe, whole: 200 epochs of all 60,000 images (the shipped cgan-report).
 REPORT = Preset(
     name="report",
-    title="The report's recipe (200 epochs)",
-    description=(
+    title=N_("The report's recipe (200 epochs)"),
+    description=N_(
         "The report's settings exactly (batches of 150, learning rate 0.001, beta1 0.5, all 60,000 "
         "images, 200 epochs): the run behind the shipped cgan-report, a few minutes on this CPU and "
         "an afternoon's watching; its rows use the labels from about epoch 9."
@@ -114,8 +114,8 @@ REPORT = Preset(
 # Not a failure: the report's numerics over the same short run, for comparison.
 RECIPE = Preset(
     name="report-recipe",
-    title="The report's settings on the failures' short run",
-    description=(
+    title=N_("The report's settings on the failures' short run"),
+    description=N_(
         "The report's own settings (learning rate 0.001, beta1 0.5, batch 150) over the same short "
         "run: the healthy game, where D's loss stays between 0.5 and 1.2 and G's between 1.4 and "
         "2.1, to compare with the failures below."
@@ -129,8 +129,8 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset(
             name="discriminator-wins",
-            title="The discriminator wins",
-            description=(
+            title=N_("The discriminator wins"),
+            description=N_(
                 "Five times the learning rate with heavy momentum (beta1 0.9) lets the discriminator "
                 "spot every fake: its loss falls to almost zero while the generator's loss shoots up, "
                 "so the generator no longer learns anything useful."
@@ -144,8 +144,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="mode-collapse",
-            title="Mode collapse",
-            description=(
+            title=N_("Mode collapse"),
+            description=N_(
                 "The generator trains five times for every step of the discriminator, on all "
                 "60,000 images: it finds one picture that D accepts and draws it for every noise "
                 "and every label, so every cell of the grid shows the same blob, the diversity "
@@ -163,8 +163,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             name="learning-rate-too-high",
-            title="A learning rate too high to settle",
-            description=(
+            title=N_("A learning rate too high to settle"),
+            description=N_(
                 "Fifty times the report's learning rate makes every step overshoot, so both losses "
                 "jump up and down from epoch to epoch instead of settling near 1.4 and 0.7."
             ),
