@@ -134,7 +134,8 @@ def load_classifier(path: str | Path | None = None, device: str | torch.device =
 
 @functools.lru_cache(maxsize=8)
 def _load_classifier(path: str, _mtime_ns: int, _size: int, device: str) -> DigitClassifier:
-    from cgan.runs import RunError, load_tensors
+    from cgan.files import load_tensors
+    from cgan.messages import RunError
 
     try:
         state = load_tensors(Path(path), map_location=device)

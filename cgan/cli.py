@@ -36,7 +36,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr and exit status 2."""
 
     def error(self, message: str):  # type: ignore[override]
-        from cgan.runs import one_line  # (runs imports torch already; this stays cheap)
+        from cgan.messages import one_line
 
         print(f"{self.prog}: error: {one_line(message)}", file=sys.stderr)
         raise SystemExit(2)

@@ -52,10 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cgan.limits import MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
-from cgan.runs import (
-    EpochRecord, Run, RunError, check_existing_run_name, check_run_name, checkpoints_root,
-    is_trainer_of, one_line, open_lock_file, process_start_time, signal_trainer, write_failure,
-)
+from cgan.files import checkpoints_root, open_lock_file, write_failure
+from cgan.history import EpochRecord
+from cgan.messages import RunError, one_line
+from cgan.processes import is_trainer_of, process_start_time, signal_trainer
+from cgan.runs import Run, check_existing_run_name, check_run_name
 from cgan.train import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -206,7 +206,9 @@ def _store_reference(log) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from cgan.data import MnistError
-    from cgan.runs import Run, RunError, one_line, save_tensors_atomic
+    from cgan.files import save_tensors_atomic
+    from cgan.messages import one_line
+    from cgan.runs import Run, RunError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate_command(parser, args, Run, log) -> int:
-    from cgan.runs import one_line
+    from cgan.messages import one_line
 
     run = Run(args.run)
     if not run.exists():

@@ -24,7 +24,9 @@ from pathlib import Path
 from cgan.cli import OneLineParser
 from cgan.metrics import evaluate_run
 from cgan.data import MnistError
-from cgan.runs import Run, RunError, checkpoints_root, one_line, parse_keep
+from cgan.keep import parse_keep
+from cgan.messages import one_line
+from cgan.runs import Run, RunError, checkpoints_root
 from cgan.train import TrainConfig, check_out, train
 
 SHIPPED = {

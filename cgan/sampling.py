@@ -17,6 +17,7 @@ import torch
 from cgan.data import to_uint8
 from cgan.images import MAX_PNG_PIXELS, grid_columns, mosaic_shape, png_bytes, tile, upscale
 from cgan.limits import MAX_SEED
+from cgan.messages import one_line
 from cgan.models import NOISE_DIM
 
 
@@ -75,7 +76,6 @@ def sample(run_path: Path, epoch: int | None, digits: list[int], n: int, seed: i
 # The command line. Exit 2: the request is wrong (options, a run or epoch that is not there, a
 # place that cannot take the output); exit 1: something failed (a damaged run, a full disk).
 
-RUN_MARKERS = ("config.json", "history.jsonl", "status.json")  # any of these: a run directory
 MOST_PER_DIGIT = 100_000
 MOST_SCALE = 32
 
@@ -84,8 +84,6 @@ class UsageError(ValueError):
     """The request cannot be met as given: one line, exit 2."""
 
     def __init__(self, message: str):
-        from cgan.runs import one_line
-
         super().__init__(one_line(message))
 
 
@@ -97,8 +95,10 @@ def mosaic_columns(n: int, digit_count: int) -> int:
 
 def enclosing_run(path: Path) -> Path | None:
     """The run directory `path` lies in (or is), if any: runs hold only what training writes."""
+    from cgan.runs import Run
+
     for folder in (path, *path.parents):
-        if folder.is_dir() and any((folder / marker).is_file() for marker in RUN_MARKERS):
+        if folder.is_dir() and Run(folder).launched():
             return folder
     return None
 
@@ -110,7 +110,7 @@ def check_run(run_path: Path, epoch: int | None) -> None:
     run = Run(run_path)
     if not run.path.is_dir():
         raise UsageError(f"--run {run.path}: not a run (no such folder)")
-    if not run.config_path.exists():
+    if not run.exists():
         raise UsageError(f"--run {run.path}: not a run (no config.json)")
     if epoch is not None:
         if epoch < 1:
@@ -187,7 +187,7 @@ def png_request(n: int, digit_count: int, scale: int) -> int:
 def write_output(out: Path, images: np.ndarray, labels: np.ndarray, columns: int, scale: int) -> None:
     import io
 
-    from cgan.runs import write_bytes_atomic
+    from cgan.files import write_bytes_atomic
 
     if out.suffix == ".npz":
         buffer = io.BytesIO()
@@ -224,7 +224,7 @@ def parse_request(parser, argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     from cgan.cli import OneLineParser
-    from cgan.runs import RunError, one_line
+    from cgan.runs import RunError
 
     parser = OneLineParser(prog="python -m cgan.sample", description="Sample digits from a run.")
     parser.add_argument("--run", required=True, type=Path, help="run directory")

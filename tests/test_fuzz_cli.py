@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from cgan import jobs, metrics, sampling, train
 from cgan.limits import MAX_SEED
-from cgan.runs import Run, RunError, parse_keep
+from cgan.keep import parse_keep
+from cgan.runs import Run, RunError
 from tests.fuzz_support import (
     CONTROL_NAMES, DEEP_JSON, DEVICES, HUGE_RANGES, NON_FINITE, assert_clean_outcome, call_main, fingerprint,
     link_to, make_fifo, run_module,

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from cgan.runs import Run, RunError, is_trainer_of, parse_keep, process_start_time, signal_trainer
+from cgan.keep import parse_keep
+from cgan.processes import is_trainer_of, process_start_time, signal_trainer
+from cgan.runs import Run, RunError
 from cgan import jobs
 from conftest import make_run
 from tests.fuzz_support import assert_clean_outcome, cli_env, run_module

@@ -17,7 +17,9 @@ import pytest
 import torch
 
 from cgan.models import get_model
-from cgan.runs import EpochRecord, Run, RunError, parse_keep
+from cgan.history import EpochRecord
+from cgan.keep import parse_keep
+from cgan.runs import Run, RunError
 from test_runs import copy_run, one_line
 
 ROOT = Path(__file__).resolve().parent.parent

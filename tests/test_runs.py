@@ -17,14 +17,9 @@ import torch
 from PIL import Image
 
 from cgan.models import get_model
-from cgan.runs import (
-    EpochRecord,
-    Run,
-    RunError,
-    check_run_name,
-    list_runs,
-    parse_keep,
-)
+from cgan.history import EpochRecord
+from cgan.keep import parse_keep
+from cgan.runs import Run, RunError, check_run_name, list_runs
 from cgan.sampling import fixed_grid_inputs, generate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,8 @@ import torch
 
 from conftest import make_run
 from cgan.limits import MAX_SEED, TRAIN_IMAGES
-from cgan.runs import Run, parse_keep
+from cgan.keep import parse_keep
+from cgan.runs import Run
 from cgan.sampling import fixed_grid_inputs, generate
 from cgan.train import TrainConfig, main
 
