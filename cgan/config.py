@@ -22,7 +22,7 @@ from typing import Any
 
 from cgan.limits import MAX_SEED, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import MAX_WIDTH, MODELS, get_model
-from cgan.runs import parse_keep
+from cgan.keep import parse_keep
 
 FORMAT = 2  # the config.json format this version writes
 MAX_EPOCHS = 100_000
