@@ -1,8 +1,8 @@
 """The discriminator page's first visit on a fresh server, as a lecturer meets it.
 
-    .venv/bin/python bench/discriminator_first_visit.py                    # cgan-report, 3 tries
-    .venv/bin/python bench/discriminator_first_visit.py --run cdcgan-report --tries 5
-    .venv/bin/python bench/discriminator_first_visit.py --checkpoints /some/folder
+    .venv/bin/python -m bench.discriminator_first_visit                    # cgan-report, 3 tries
+    .venv/bin/python -m bench.discriminator_first_visit --run cdcgan-report --tries 5
+    .venv/bin/python -m bench.discriminator_first_visit --checkpoints /some/folder
 
 Each try starts the lecturer's server (`python -m app`, which loads torch and the app's modules
 before it listens) on a free loopback port, waits until it answers, opens a headless Chromium at
@@ -22,10 +22,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from tests.browser_support import chromium_page, free_port, wait_for_app
 
-from browser_support import chromium_page, free_port, wait_for_app  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def drawn(page, selector: str) -> None:

@@ -1,7 +1,7 @@
 """From Start to the first epoch: how long a job started from the app takes to show its first
 epoch, and where that time goes.
 
-    .venv/bin/python bench/first_epoch.py [--repeats 3]
+    .venv/bin/python -m bench.first_epoch [--repeats 3]
 
 1. Through the app's own path (cgan.jobs.start, as the Train page's Start button calls it, with
    the form's defaults: the CGAN on 10,000 images, 10 epochs, quality planned as the page plans

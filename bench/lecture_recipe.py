@@ -2,7 +2,7 @@
 epoch, to the first quality measurement that reads at least 70 % of the asked digits right, and
 the accuracy the run had measured 60 s after Start.
 
-    .venv/bin/python bench/lecture_recipe.py [--recipe lecture] [--seeds 0 1 2] [--busy]
+    .venv/bin/python -m bench.lecture_recipe [--recipe lecture] [--seeds 0 1 2] [--busy]
 
 Each run (watched for at most 75 s, then stopped) goes through the Train page's own path:
 cgan.jobs.start with the recipe's settings and

@@ -1,7 +1,7 @@
 """How many students one app server carries: server CPU per interaction and round trips under load.
 
-    .venv/bin/python bench/load_test.py                      # 1, 10 and 30 sessions (a few minutes)
-    .venv/bin/python bench/load_test.py --sessions 1 3 --changes 2
+    .venv/bin/python -m bench.load_test                      # 1, 10 and 30 sessions (a few minutes)
+    .venv/bin/python -m bench.load_test --sessions 1 3 --changes 2
 
 It starts the real server (`streamlit run app/main.py` on a free loopback port, as the browser
 tests do), opens every session as its own browser context in ONE headless Chromium, and stops by
@@ -33,10 +33,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 IMAGES = "[data-testid='stImage'] img"
 CAPTIONS = "[data-testid='stImageCaption']"

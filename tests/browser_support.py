@@ -15,9 +15,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
+
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CGAN_CHROMIUM", "/usr/bin/chromium")
@@ -36,6 +37,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_health(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+    """Until the Streamlit server at `url` answers its health check; fails at once, with the end of
+    its log, if `process` exits first."""
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                return response.read().decode().strip() == "ok"
+        except OSError:
+            return False
+
+    wait_until(healthy, timeout, interval=0.3,
+               message=lambda: f"streamlit to answer on {url}: {log_path.read_text()[-2000:]}")
 
 
 @contextlib.contextmanager
@@ -69,19 +86,7 @@ def streamlit_server(checkpoints: Path | None = None, env: dict | None = None, t
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited early: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise TimeoutError(f"streamlit did not answer on {url}")
-            time.sleep(0.3)
+        wait_for_health(url, process, log_path, timeout)
         yield url
     finally:
         process.terminate()

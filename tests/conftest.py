@@ -1,4 +1,7 @@
-"""Shared fixtures: small real runs trained with the library itself (no shipped checkpoints)."""
+"""Shared fixtures: small real runs trained with the library itself (no shipped checkpoints), and
+the helpers every test file uses (wait_until, the leftover-trainer fixture). Torch and the library
+are imported where used, so a light module (tests.browser_support, the benchmarks) can import
+wait_until from here."""
 
 from __future__ import annotations
 
@@ -6,13 +9,16 @@ import contextlib
 import os
 import re
 import shutil
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
 
-from cgan.runs import Run
-from cgan.train import TrainConfig, train
+if TYPE_CHECKING:
+    from cgan.runs import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,12 +40,63 @@ def as_its_trainer(run: Run, state: str | None = "running", **status):
         yield run
 
 
+def wait_until(predicate: Callable, timeout: float = 90, *, interval: float = 0.1,
+               message: str | Callable[[], str] = "the condition", ignore: tuple = ()):
+    """Call `predicate` every `interval` seconds until it returns something true, and return that.
+
+    After `timeout` seconds the test fails with "timed out after N s waiting for <message>"
+    (`message` may be a callable, read only then, to say what was seen). Exceptions of the kinds
+    in `ignore` count as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except ignore:
+            value = None
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            said = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {said}")
+        time.sleep(interval)
+
+
+def kill_trainers(folder: Path) -> None:
+    """SIGKILL every trainer still alive among the jobs in `folder`."""
+    from cgan import jobs
+
+    for job in jobs.list_jobs(folder):
+        if job.is_alive() and job.pid:
+            os.kill(job.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def no_leftover_trainers():
+    """watch(folder) -> folder: every trainer still alive in a watched checkpoints folder when the
+    test ends is killed (a failed test never leaves one running)."""
+    folders: list[Path] = []
+
+    def watch(folder: Path) -> Path:
+        folders.append(Path(folder))
+        return folder
+
+    yield watch
+    for folder in folders:
+        kill_trainers(folder)
+
+
 def _quiet(_line: str) -> None:
     pass
 
 
 def make_run(path: Path, model: str = "cgan", **overrides) -> Run:
     """Train a small real run into `path` on the CPU and return it."""
+    import torch
+
+    from cgan.runs import Run
+    from cgan.train import TrainConfig, train
+
     config = TrainConfig.for_model(model, **overrides)
     run = Run(path)
     train(config, run, torch.device("cpu"), log=_quiet)
@@ -69,6 +126,20 @@ def long_run(tmp_path_factory) -> Run:
 
 
 @pytest.fixture(scope="session")
+def judged_run(tmp_path_factory) -> Run:
+    """3 CGAN epochs on 3,000 images; the trainer keeps the discriminator's weights for each."""
+    return make_run(tmp_path_factory.mktemp("runs") / "cgan-judged", epochs=3, limit=3000, seed=4)
+
+
+@pytest.fixture(scope="session")
+def judged_cdcgan(tmp_path_factory) -> Run:
+    """2 epochs of a narrow cDCGAN on 1,000 images, with the discriminator's weights."""
+    return make_run(
+        tmp_path_factory.mktemp("runs") / "cdcgan-judged", model="cdcgan", epochs=2, limit=1000, width=0.125, seed=5
+    )
+
+
+@pytest.fixture(scope="session")
 def root(tmp_path_factory, cgan_run, cdcgan_run) -> Path:
     """cgan-report (the preferred default, though older) and a newer cdcgan-small."""
     folder = tmp_path_factory.mktemp("checkpoints")
@@ -93,4 +164,6 @@ def output_dir() -> Path:
 @pytest.fixture(autouse=True, scope="session")
 def _threads():
     # Tests share two cores with each other's subprocesses; keep torch from oversubscribing.
+    import torch
+
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -310,7 +310,7 @@ def test_the_launcher_makes_no_key_for_this_machine_only(monkeypatch):
 @pytest.fixture
 def train_root(tmp_path_factory, monkeypatch):
     """Checkpoints holding one finished run (Delete is offered for it)."""
-    from conftest import make_run
+    from tests.conftest import make_run
 
     from cgan import jobs
 

@@ -26,7 +26,7 @@ from PIL import Image
 from cgan.runs import Run
 from cgan.sampling import generate, noise
 from app.figures import header_height
-from conftest import ROOT
+from tests.conftest import ROOT
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402

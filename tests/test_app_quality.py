@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from cgan import classifier, data, metrics
 from cgan.runs import Run
-from conftest import ROOT
+from tests.conftest import ROOT
 
 MAIN = str(ROOT / "app" / "main.py")
 PER_DIGIT = 20

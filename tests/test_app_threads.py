@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -15,14 +14,7 @@ import torch
 from app import loaders
 from cgan.runs import Run
 from cgan.threads import cpu_cores
-from tests.conftest import ROOT, make_run
-
-
-def wait_until(condition, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.2)
+from tests.conftest import ROOT, make_run, wait_until
 
 
 @pytest.mark.skipif(cpu_cores() < 2, reason="one core: nothing to share")
@@ -41,7 +33,7 @@ def test_generation_uses_one_thread_while_a_local_trainer_runs(tmp_path, monkeyp
     )
     try:
         # Listed (config.json written) and training: what the app looks for.
-        wait_until(lambda: busy.config_path.is_file() and busy.is_training())
+        wait_until(lambda: busy.config_path.is_file() and busy.is_training(), message="the trainer to start")
         images = loaders.samples(shown, 1, digit=3, seed=0, n=4)
         assert images.shape == (4, 28, 28)
         assert torch.get_num_threads() == 1
@@ -51,7 +43,7 @@ def test_generation_uses_one_thread_while_a_local_trainer_runs(tmp_path, monkeyp
         os.kill(trainer.pid, signal.SIGKILL)
         trainer.wait(timeout=30)
 
-    wait_until(lambda: not busy.is_training())
+    wait_until(lambda: not busy.is_training(), message="the trainer to end")
     again = loaders.samples(shown, 1, digit=3, seed=0, n=4)
     assert torch.get_num_threads() == cpu_cores()  # the cores come back once it ends
     assert (again == images).all()  # the same digits on any thread count

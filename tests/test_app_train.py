@@ -4,7 +4,6 @@ real training jobs through its buttons."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import as_shown
+from tests.conftest import as_shown, wait_until
 from cgan import jobs
 from cgan.runs import Run
 from cgan.train import EXIT_STOPPED
@@ -24,13 +23,10 @@ GOOD = dict(epochs=2, limit=500, batch_size=50, lr=0.001, seed=0)
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
+def root(tmp_path, monkeypatch, no_leftover_trainers) -> Path:
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("CGAN_MAX_JOBS", "1")
-    yield tmp_path
-    for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
-        if job.is_alive() and job.pid:
-            os.kill(job.pid, signal.SIGKILL)
+    return no_leftover_trainers(tmp_path)
 
 
 def open_page() -> AppTest:
@@ -90,12 +86,14 @@ def progress(page: AppTest) -> list[str]:
 
 def watch(page: AppTest, until, timeout: float = 90) -> AppTest:
     """Rerun the page (AppTest does not fire the refresh timer) until `until(page)` holds."""
-    deadline = time.time() + timeout
-    while not until(page):
-        assert time.time() < deadline, f"timed out; page shows {badges(page)} {progress(page)}"
-        time.sleep(0.5)
+    def shown() -> bool:
+        if until(page):
+            return True
         page.run()
         assert not page.exception
+        return False
+
+    wait_until(shown, timeout, interval=0.5, message=lambda: f"the page; it shows {badges(page)} {progress(page)}")
     return page
 
 
@@ -212,10 +210,7 @@ def start_at_a_terminal(root: Path, name: str) -> subprocess.Popen:
 
 
 def wait_for_epoch(run: Run, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not run.status_path.exists() or not run.epochs():
-        assert time.time() < deadline, "no epoch arrived"
-        time.sleep(0.2)
+    wait_until(lambda: run.status_path.exists() and run.epochs(), timeout, message="an epoch")
 
 
 def test_a_run_started_at_a_terminal_is_listed_and_stopped_here(root):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from cgan.sampling import generate, noise
-from conftest import make_run
-from test_app import app, images
+from tests.conftest import make_run
+from tests.test_app import app, images
 
 
 def test_a_run_with_weight_averaging_draws_from_the_average_when_asked(monkeypatch, tmp_path):

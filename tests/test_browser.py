@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import as_its_trainer
-from browser_support import ROOT, browser_missing, chromium_page, streamlit_server, wait_for_app
+from tests.conftest import as_its_trainer
+from tests.browser_support import ROOT, browser_missing, chromium_page, streamlit_server, wait_for_app
 from cgan.runs import Run, write_bytes_atomic
 
 

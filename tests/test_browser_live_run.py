@@ -9,30 +9,26 @@ call it gone.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from browser_support import chromium_page, streamlit_server, wait_for_app
+from tests.browser_support import chromium_page, streamlit_server, wait_for_app
+from tests.conftest import wait_until
 from cgan import jobs
-from test_browser import MISSING
+from tests.test_browser import MISSING
 
 NAME = "live-1"
 
 
 @pytest.fixture
-def root(tmp_path, cgan_run):
+def root(tmp_path, cgan_run, no_leftover_trainers):
     folder = tmp_path / "checkpoints"
     shutil.copytree(cgan_run.path, folder / "cgan-report")
-    yield folder
-    for job in jobs.list_jobs(folder):  # never leave a trainer behind
-        if job.is_alive() and job.pid:
-            os.kill(job.pid, signal.SIGKILL)
+    return no_leftover_trainers(folder)
 
 
 @pytest.fixture
@@ -70,13 +66,11 @@ class Watch:
         return self.page.get_by_test_id("stSidebar").inner_text()
 
     def until(self, condition, timeout: float, what: str) -> None:
-        deadline = time.time() + timeout
-        while True:
+        def sampled() -> bool:
             self.sample()
-            if condition():
-                return
-            assert time.time() < deadline, f"timed out waiting for {what}; states {self.states}"
-            self.page.wait_for_timeout(250)
+            return condition()
+
+        wait_until(sampled, timeout, interval=0.25, message=lambda: f"{what}; states {self.states}")
 
 
 def settle(page) -> None:
@@ -95,10 +89,8 @@ def test_a_started_run_stays_chosen_on_every_page(root, busy, output_dir):
         pytest.fail(f"browser test cannot run: {MISSING}")
     blocker = jobs.start(jobs.JobRequest(name="blocker", epochs=300, limit=1000, batch_size=100),
                          root=root, max_running=1)
-    deadline = time.time() + 120
-    while not (jobs.get_job("blocker", root).history):
-        assert time.time() < deadline, jobs.get_job("blocker", root).log_tail()
-        time.sleep(0.3)
+    wait_until(lambda: jobs.get_job("blocker", root).history, 120, interval=0.3,
+               message=lambda: f"the blocker's first epoch; {jobs.get_job('blocker', root).log_tail()}")
     with streamlit_server(checkpoints=root, env={"CGAN_MAX_JOBS": "1"}) as url, \
             chromium_page(width=1280, height=720) as page:
         try:

@@ -5,15 +5,14 @@ epochs show on the other pages."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import time
 
 import pytest
 from playwright.sync_api import expect
 
-from browser_support import chromium_page, streamlit_server, wait_for_app
+from tests.browser_support import chromium_page, streamlit_server, wait_for_app
+from tests.conftest import wait_until
 from cgan import jobs
 from cgan.runs import Run
 
@@ -28,14 +27,6 @@ def open_train_page(page, url: str) -> None:
     page.get_by_role("button", name="Start training").wait_for()
 
 
-def wait_until(condition, timeout: float = 120, what: str = "condition"):
-    deadline = time.time() + timeout
-    while not (value := condition()):
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return value
-
-
 @contextlib.contextmanager
 def screenshot_on_failure(page, path):
     """Keep what the browser showed when a step failed."""
@@ -47,11 +38,8 @@ def screenshot_on_failure(page, path):
 
 
 @pytest.fixture
-def root(tmp_path):
-    yield tmp_path
-    for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
-        if job.is_alive() and job.pid:
-            os.kill(job.pid, signal.SIGKILL)
+def root(tmp_path, no_leftover_trainers):
+    return no_leftover_trainers(tmp_path)
 
 
 def test_a_run_started_in_the_browser_outlives_the_tab_and_the_app(root, output_dir):
@@ -89,12 +77,12 @@ def test_a_run_started_in_the_browser_outlives_the_tab_and_the_app(root, output_
     app_stopped_at = time.time()
     assert jobs.get_job("browser-run", root).active, "stopping the app stopped the training"
     run = Run(root / "browser-run")
-    wait_until(lambda: run.history()[-1].finished_at > app_stopped_at, what="an epoch without the app")
+    wait_until(lambda: run.history()[-1].finished_at > app_stopped_at, 120, message="an epoch without the app")
 
     # Stopped from another process than the one that started it: it ends after a complete epoch.
     jobs.stop("browser-run", root)
-    job = wait_until(lambda: (j := jobs.get_job("browser-run", root)) and not j.active and j,
-                     what="the run to stop")
+    job = wait_until(lambda: (j := jobs.get_job("browser-run", root)) and not j.active and j, 120,
+                     message="the run to stop")
     assert job.state == "stopped", job.log_tail()
     last = run.epochs()[-1]
     assert int(run.load_resume_state()["epoch"]) == last

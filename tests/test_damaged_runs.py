@@ -27,7 +27,7 @@ from PIL import Image
 import torch
 
 from cgan import jobs, metrics, sampling, train
-from conftest import ROOT, make_run
+from tests.conftest import ROOT, make_run
 from tests.fuzz_support import (
     CONTROL_NAMES, DEEP_JSON, HUGE_RANGES, assert_clean_outcome, call_main, fingerprint, jsonl_record, link_to,
     make_fifo, read_only_mounts_work, run_module,

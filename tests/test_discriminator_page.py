@@ -15,9 +15,9 @@ from app.numbers import percent
 from cgan import verdict
 from cgan.runs import Run
 from cgan.sampling import generate, noise
-from conftest import ROOT
-from test_app import app, images, no_failure, texts
-from test_plots import sizes
+from tests.conftest import ROOT
+from tests.test_app import app, images, no_failure, texts
+from tests.test_plots import sizes
 
 SHIPPED = ROOT / "checkpoints"
 

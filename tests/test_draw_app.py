@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
-from test_verdict import judged_run  # noqa: F401  (a fixture: a run with discriminator weights)
+from tests.conftest import ROOT
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -18,7 +17,7 @@ INSTALL = "pip install streamlit-drawable-canvas==0.13.0"
 
 
 @pytest.fixture
-def judged_checkpoints(monkeypatch, tmp_path, judged_run):  # noqa: F811
+def judged_checkpoints(monkeypatch, tmp_path, judged_run):
     shutil.copytree(judged_run.path, tmp_path / "cgan-report")
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
     return tmp_path

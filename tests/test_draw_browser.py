@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_support import ROOT, chromium_page, streamlit_server
-from test_browser import MISSING, check_page, open_page, screenshot, settle
-from test_verdict import judged_run  # noqa: F401  (a fixture: a run with discriminator weights)
+from tests.browser_support import ROOT, chromium_page, streamlit_server
+from tests.test_browser import MISSING, check_page, open_page, screenshot, settle
 
 PROJECTOR = {"width": 1280, "height": 720}
 WIDE = {"width": 1920, "height": 1080}
@@ -26,7 +25,7 @@ CANVAS = "canvas.upper-canvas"  # Fabric.js draws on the lower canvas and listen
 
 
 @pytest.fixture(scope="module")
-def draw_page(tmp_path_factory, judged_run):  # noqa: F811
+def draw_page(tmp_path_factory, judged_run):
     if MISSING:
         pytest.fail(f"browser test cannot run: {MISSING}")
     root = tmp_path_factory.mktemp("served")

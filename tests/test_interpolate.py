@@ -107,7 +107,7 @@ def test_gif_has_every_step_enlarged_crisply_and_bounces():
 # ---------------------------------------------------------------------------------------------
 # The Interpolation page (AppTest)
 
-from test_app import app, images, no_failure  # noqa: E402
+from tests.test_app import app, images, no_failure  # noqa: E402
 
 
 def strip_tiles(image: np.ndarray, steps: int) -> np.ndarray:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,9 @@ import pytest
 from cgan import jobs
 from cgan.runs import EpochRecord, Run
 from cgan.train import EXIT_STOPPED
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(condition, timeout: float = 90, every: float = 0.1, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def settled(name: str, root: Path) -> jobs.Job:
@@ -38,7 +28,7 @@ def settled(name: str, root: Path) -> jobs.Job:
         job = jobs.get_job(name, root)
         ours = job is not None and job.pid in jobs._children
         return job and not job.active and (job.returncode is not None or not ours) and job
-    return wait_for(ended, what=f"{name} to end")
+    return wait_until(ended, message=f"{name} to end")
 
 
 def quick(name: str, **overrides) -> jobs.JobRequest:
@@ -63,12 +53,9 @@ def assert_epochs_complete(run: Run) -> list[int]:
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
+def root(tmp_path, monkeypatch, no_leftover_trainers) -> Path:
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
-    yield tmp_path
-    for job in jobs.list_jobs(tmp_path):  # never leave a trainer behind
-        if job.is_alive() and job.pid:
-            os.kill(job.pid, signal.SIGKILL)
+    return no_leftover_trainers(tmp_path)
 
 
 def test_a_job_trains_detached_and_its_epochs_are_listed(root):
@@ -93,7 +80,7 @@ def test_a_job_trains_detached_and_its_epochs_are_listed(root):
     assert "[  2/2] ptime:" in run.log_path.read_text()
     assert job.eta_seconds() is None
     # The process was reaped: no zombie left behind by the process that started it.
-    wait_for(lambda: not Path(f"/proc/{job.pid}").exists(), timeout=10, what="the trainer to be reaped")
+    wait_until(lambda: not Path(f"/proc/{job.pid}").exists(), timeout=10, message="the trainer to be reaped")
     # The launch request lives in the run itself: no record anywhere else.
     status = json.loads(run.status_path.read_text())
     assert status["pid"] == job.pid and status["arguments"] == job.arguments
@@ -104,7 +91,7 @@ def test_a_job_trains_detached_and_its_epochs_are_listed(root):
 
 def test_stop_ends_after_a_complete_epoch_and_the_limit_holds(root):
     job = jobs.start(slow("long"), root=root)
-    wait_for(lambda: jobs.get_job("long", root).epochs_done >= 1, what="the first epoch")
+    wait_until(lambda: jobs.get_job("long", root).epochs_done >= 1, message="the first epoch")
     running = jobs.get_job("long", root)
     assert running.state == "running"
     eta = running.eta_seconds()
@@ -138,7 +125,7 @@ def test_stop_ends_after_a_complete_epoch_and_the_limit_holds(root):
 def test_a_killed_job_is_interrupted_and_resume_completes_it(root, monkeypatch):
     epochs = 4
     job = jobs.start(slow("killed", epochs=epochs), root=root)
-    wait_for(lambda: Run(root / "killed").epochs(), every=0.01, what="the first epoch")
+    wait_until(lambda: Run(root / "killed").epochs(), interval=0.01, message="the first epoch")
     os.kill(job.pid, signal.SIGKILL)
     job = settled("killed", root)
     assert job.state == "interrupted" and job.returncode == -signal.SIGKILL
@@ -208,8 +195,8 @@ def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
     # An exited child nobody has waited for yet is a zombie: dead, though its pid still exists.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        wait_for(lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
-                 timeout=30, what="a zombie")
+        wait_until(lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
+                 timeout=30, message="a zombie")
         assert jobs.process_start_time(child.pid) is None
     finally:
         child.wait()
@@ -358,9 +345,9 @@ def test_starts_beyond_the_limit_queue_in_order_and_start_as_slots_free(root, mo
     assert poll.returncode == 0 and poll.stdout.strip() == "started second", poll.stderr
     assert jobs.get_job("third", root).state == "queued"
     assert jobs.start_queued(root) == []
-    wait_for(lambda: jobs.get_job("second", root).state == "finished", what="second to finish")
+    wait_until(lambda: jobs.get_job("second", root).state == "finished", message="second to finish")
     assert jobs.start_queued(root) == ["third"]
-    wait_for(lambda: jobs.get_job("third", root).state == "finished", what="third to finish")
+    wait_until(lambda: jobs.get_job("third", root).state == "finished", message="third to finish")
     assert assert_epochs_complete(Run(root / "third")) == [1, 2]
 
 

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from cgan.runs import Run
-from conftest import ROOT, as_its_trainer, make_run
+from tests.conftest import ROOT, as_its_trainer, make_run
 from app.figures import header_height
-from test_app import GRID_SCALE, app, grid_part, images, no_failure, texts
+from tests.test_app import GRID_SCALE, app, grid_part, images, no_failure, texts
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402

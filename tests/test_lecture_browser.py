@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 
-from browser_support import ROOT, chromium_page, nothing_clipped, set_sidebar, streamlit_server, wait_for_app
-from test_browser import MISSING
+from tests.browser_support import ROOT, chromium_page, nothing_clipped, set_sidebar, streamlit_server, wait_for_app
+from tests.test_browser import MISSING
 
 SIZES = [(1280, 720), (1920, 1080)]
 FIGURES = ".cgan-figure img"

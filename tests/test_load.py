@@ -7,14 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 
 import pytest
 
-from browser_support import ROOT, browser_missing
-
-sys.path.insert(0, str(ROOT / "bench"))
-import load_test  # noqa: E402
+from bench import load_test
+from tests.browser_support import browser_missing
 
 
 MISSING = browser_missing()

@@ -201,7 +201,7 @@ def test_cli_bad_arguments_exit_2_with_one_line(cgan_run, capsys, argv, message)
 
 
 def test_cli_leaves_a_training_run_alone(cgan_run, tmp_path, capsys):
-    from conftest import as_its_trainer
+    from tests.conftest import as_its_trainer
 
     run = Run(shutil.copytree(cgan_run.path, tmp_path / "run"))
     before = run.history_path.read_bytes()
@@ -291,7 +291,7 @@ def test_cli_evaluates_a_read_only_run_without_writing(cgan_run, tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from tests.conftest import ROOT
 
     folder = tmp_path / "readonly"
     run = Run(shutil.copytree(cgan_run.path, folder / "run"))

@@ -28,14 +28,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.browser_support import (
+    CHROMIUM, CHROMIUM_ARGS, browser_missing, free_port, wait_for_app, wait_for_health,
+)
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, browser_missing, free_port, wait_for_app  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PAGES = ["Training evolution", "Generate", "Compare epochs", "Loss curves", "Quality",
          "Real vs CGAN vs cDCGAN", "Interpolation", "The discriminator's verdict", "Train"]
@@ -155,7 +154,7 @@ if __name__ != "__main__":
     import pytest
 
     from cgan import jobs
-    from conftest import OUTPUT, make_run
+    from tests.conftest import OUTPUT, make_run
 
     def cannot_run() -> str | None:
         if os.geteuid() != 0:
@@ -217,17 +216,7 @@ def hall_server(checkpoints: Path, log_path: Path):
         cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline = time.time() + 120
-        while True:
-            assert process.poll() is None, f"the app exited: {log_path.read_text()[-2000:]}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, f"the app did not answer: {log_path.read_text()[-2000:]}"
-            time.sleep(0.3)
+        wait_for_health(f"http://127.0.0.1:{port}", process, log_path, timeout=120)
         yield port
     finally:
         os.killpg(process.pid, signal.SIGTERM)

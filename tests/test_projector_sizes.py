@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.testing.v1 import AppTest
 
-from browser_support import (
+from tests.browser_support import (
     ROOT,
     browser_missing,
     chromium_page,

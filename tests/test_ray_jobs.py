@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -32,20 +31,15 @@ except ImportError:
         raise
     pytest.skip("Ray is not installed (pip install -r requirements-ray.txt)", allow_module_level=True)
 
-from browser_support import free_port  # noqa: E402
+from tests.browser_support import free_port  # noqa: E402
+from tests.conftest import wait_until  # noqa: E402
 
 RAY = Path(sys.executable).parent / "ray"
 
 
-def wait_until(condition, timeout: float, what: str, every: float = 0.2, root: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    seen = [(job.name, job.state, job.ray_status, job.message) for job in jobs.list_jobs(root)] if root else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} {seen}")
+def seen(what: str, root: Path):
+    """wait_until's message: `what`, and every job in `root` as cgan.jobs lists it then."""
+    return lambda: f"{what} {[(job.name, job.state, job.ray_status, job.message) for job in jobs.list_jobs(root)]}"
 
 
 def job_in(state: str, name: str, root: Path):
@@ -85,7 +79,7 @@ def ray_head():
             return False
 
     try:
-        wait_until(answers, 120, "the Ray dashboard", every=0.5)
+        wait_until(answers, 120, interval=0.5, message="the Ray dashboard")
         yield address
     finally:
         head.send_signal(signal.SIGTERM)  # --block: the launcher stops the processes it started
@@ -142,7 +136,7 @@ def test_train_stop_resume_on_ray(on_ray, tmp_path):
 
     # Its epochs arrive in the run directory, written by the trainer Ray started.
     run = Run(tmp_path / "on-ray")
-    wait_until(lambda: len(run.history()) >= 2, 120, "two epochs in the run directory", root=tmp_path)
+    wait_until(lambda: len(run.history()) >= 2, 120, message=seen("two epochs in the run directory", tmp_path))
     job = jobs.get_job("on-ray", tmp_path)
     assert (job.state, job.ray_status) == ("running", "RUNNING"), (job.message, job.log_tail())
     assert job.epochs_total == 60 and job.epochs_done >= 2 and job.session == "tab-1"
@@ -151,7 +145,7 @@ def test_train_stop_resume_on_ray(on_ray, tmp_path):
 
     # Stop: Ray's SIGTERM; the trainer writes the epoch it is on and says it stopped.
     assert jobs.stop("on-ray", tmp_path).state in ("stopping", "stopped")
-    job = wait_until(lambda: job_in("stopped", "on-ray", tmp_path), 60, "the job to stop", root=tmp_path)
+    job = wait_until(lambda: job_in("stopped", "on-ray", tmp_path), 60, message=seen("the job to stop", tmp_path))
     assert job.ray_status == "STOPPED" and job.resumable and job.eta_seconds() is None
     assert run.status()["state"] == "stopped"
     done = len(run.history())
@@ -164,16 +158,16 @@ def test_train_stop_resume_on_ray(on_ray, tmp_path):
     # Resume: a new submission continues from the last complete epoch.
     first_submission = job.submission_id
     jobs.resume("on-ray", tmp_path)
-    wait_until(lambda: len(run.history()) > done, 120, "the resumed trainer's first epoch", root=tmp_path)
+    wait_until(lambda: len(run.history()) > done, 120, message=seen("the resumed trainer's first epoch", tmp_path))
 
     # A trainer killed on its node (kill -9: Ray says FAILED) is interrupted and resumable, as a
     # local one is; it did begin, so it is no failed start.
     os.kill(int(run.status()["pid"]), signal.SIGKILL)
-    job = wait_until(lambda: job_in("interrupted", "on-ray", tmp_path), 60, "the kill to show", root=tmp_path)
+    job = wait_until(lambda: job_in("interrupted", "on-ray", tmp_path), 60, message=seen("the kill to show", tmp_path))
     assert job.ray_status == "FAILED" and job.resumable
     jobs.resume("on-ray", tmp_path)
-    job = wait_until(lambda: job_in("finished", "on-ray", tmp_path), 180, "the resumed job to finish",
-                     every=0.5, root=tmp_path)
+    job = wait_until(lambda: job_in("finished", "on-ray", tmp_path), 180, interval=0.5,
+                     message=seen("the resumed job to finish", tmp_path))
     assert job.ray_status == "SUCCEEDED" and job.submission_id != first_submission
     history = run.history()
     assert [r.epoch for r in history] == list(range(1, 61))
@@ -187,7 +181,7 @@ def test_train_stop_resume_on_ray(on_ray, tmp_path):
 def test_waiting_for_a_node_is_queued_and_can_be_cancelled(on_ray, tmp_path):
     # The head has no GPU: a job that asks for one waits (Ray's PENDING) and shows as queued.
     jobs.start(JobRequest(name="wants-gpu", epochs=3, limit=600, device="cuda"), root=tmp_path)
-    job = wait_until(lambda: job_in("queued", "wants-gpu", tmp_path), 30, "the job to wait", root=tmp_path)
+    job = wait_until(lambda: job_in("queued", "wants-gpu", tmp_path), 30, message=seen("the job to wait", tmp_path))
     assert job.ray_status == "PENDING" and job.submission_id
     [listed] = jobs.list_jobs(tmp_path)
     assert (listed.name, listed.queued, listed.place, listed.starts_in) == ("wants-gpu", True, 1, None)
@@ -200,7 +194,7 @@ def test_waiting_for_a_node_is_queued_and_can_be_cancelled(on_ray, tmp_path):
 def test_failed_entrypoint_says_why(on_ray, tmp_path, monkeypatch):
     monkeypatch.setenv("CGAN_RAY_PYTHON", "/nonexistent/python")
     jobs.start(JobRequest(name="no-python", epochs=3, limit=600), root=tmp_path)
-    job = wait_until(lambda: job_in("failed", "no-python", tmp_path), 60, "the job to fail", root=tmp_path)
+    job = wait_until(lambda: job_in("failed", "no-python", tmp_path), 60, message=seen("the job to fail", tmp_path))
     assert job.ray_status == "FAILED"
     assert "/nonexistent/python" in job.log_tail(5)  # the shell's error, in the run's log
     assert job.message and not job.resumable

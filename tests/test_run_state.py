@@ -20,20 +20,11 @@ from cgan.models import get_model
 from cgan.history import EpochRecord
 from cgan.keep import parse_keep
 from cgan.runs import Run, RunError
-from test_runs import copy_run, one_line
+from tests.conftest import wait_until
+from tests.test_runs import copy_run, one_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-
-
-def wait_for(condition, timeout: float = 120.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("timed out")
 
 
 def hold_lock_in_another_process(run: Run) -> subprocess.Popen:
@@ -104,7 +95,7 @@ def test_a_killed_trainer_is_interrupted(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=tmp_path,
     )
     try:
-        wait_for(lambda: len(run.history()) >= 1)
+        wait_until(lambda: len(run.history()) >= 1, 120, message="the first epoch")
         assert run.state() == "running"
     finally:
         os.kill(process.pid, signal.SIGKILL)

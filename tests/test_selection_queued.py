@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from cgan.runs import Run
-from conftest import as_its_trainer
-from test_app import MAIN, TIMEOUT, messages, no_failure
+from tests.conftest import as_its_trainer
+from tests.test_app import MAIN, TIMEOUT, messages, no_failure
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402

@@ -129,7 +129,7 @@ def test_labels_not_learned_is_named_and_never_called_healthy():
 def loss_page(root, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
+    from tests.conftest import ROOT
 
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(root))
     app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120).run()
@@ -142,7 +142,7 @@ def test_loss_page_names_the_symptom_while_training_and_after(cgan_run, tmp_path
     import json
     import shutil
 
-    from conftest import as_its_trainer
+    from tests.conftest import as_its_trainer
 
     run = Run(shutil.copytree(cgan_run.path, tmp_path / "winning"))
     d = [0.9, 0.3, 0.1, 0.05]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_run
+from tests.conftest import make_run, wait_until
 from cgan.limits import MAX_SEED, TRAIN_IMAGES
 from cgan.keep import parse_keep
 from cgan.runs import Run
@@ -55,15 +55,16 @@ def start_cli(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
 
 def wait_until_training(proc: subprocess.Popen, run: Run, log: Path, timeout: float = 120) -> None:
     """Until this process has created the run and announced itself in status.json."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def training() -> bool:
         if proc.poll() is not None:
             pytest.fail(f"trainer exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        if run.status().get("state") == "running" and run.status().get("pid") == proc.pid:
-            return
-        time.sleep(0.02)
-    proc.kill()
-    pytest.fail("trainer did not start in time")
+        return run.status().get("state") == "running" and run.status().get("pid") == proc.pid
+
+    try:
+        wait_until(training, timeout, interval=0.02, message="the trainer to start")
+    except AssertionError:
+        proc.kill()
+        raise
 
 
 def assert_complete(run: Run) -> list[int]:
@@ -265,9 +266,9 @@ def test_sigint_stops_after_the_epoch_and_readers_only_see_complete_epochs(tmp_p
         wait_until_training(proc, run, log)
         z, labels = fixed_grid_inputs(5)
         verified: set[int] = set()
-        deadline = time.monotonic() + 120
-        # A reader polling the run while it is written: whatever it lists is whole and consistent.
-        while len(verified) < 4 and time.monotonic() < deadline:
+
+        def four_verified() -> bool:
+            """A reader polling the run while it is written: whatever it lists is whole and consistent."""
             assert proc.poll() is None, log.read_text()
             epochs = run.epochs()
             assert epochs == list(range(1, len(epochs) + 1)), epochs
@@ -279,7 +280,9 @@ def test_sigint_stops_after_the_epoch_and_readers_only_see_complete_epochs(tmp_p
                 # The grid and the weights belong to the same epoch.
                 assert np.array_equal(grid, generate(generator, labels, z).reshape(10, 10, 28, 28))
                 verified.add(epoch)
-        assert len(verified) >= 4, "the trainer made too little progress"
+            return len(verified) >= 4
+
+        wait_until(four_verified, 120, interval=0, message="four epochs (the trainer made too little progress)")
         listed_at_signal = len(run.epochs())
         proc.send_signal(signal.SIGINT)
         try:
@@ -324,9 +327,8 @@ def test_sigkill_at_random_moments_loses_no_finished_epoch(tmp_path):
             wait_until_training(proc, run, log)
             # Once this life has committed an epoch, each epoch is mostly file writing (grid,
             # weights, last.pt, history): a random moment then lands somewhere inside that.
-            deadline = time.monotonic() + 60
-            while len(run.epochs()) <= done and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.01)
+            wait_until(lambda done=done, proc=proc: len(run.epochs()) > done or proc.poll() is not None, 60,
+                       interval=0.01, message=f"an epoch after epoch {done}")
             time.sleep(rng.uniform(0.0, 0.5))
         finally:
             proc.send_signal(signal.SIGKILL)

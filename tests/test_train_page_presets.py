@@ -5,9 +5,6 @@ trainer."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -16,18 +13,16 @@ from playwright.sync_api import expect
 from cgan import jobs
 from cgan.presets import LECTURE, RECIPE, choices, preset
 from cgan.runs import Run
+from tests.conftest import wait_until
 from tests.test_app_train import open_page, press, watch
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
+def root(tmp_path, monkeypatch, no_leftover_trainers) -> Path:
     """An empty checkpoints folder for the page; no trainer outlives the test."""
     monkeypatch.setenv("CGAN_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("CGAN_MAX_JOBS", "1")
-    yield tmp_path
-    for job in jobs.list_jobs(tmp_path):
-        if job.is_alive() and job.pid:
-            os.kill(job.pid, signal.SIGKILL)
+    return no_leftover_trainers(tmp_path)
 
 
 def form(page, model: str = "cgan") -> dict:
@@ -113,10 +108,8 @@ def test_the_mode_collapse_recipe_reaches_the_trainer(root):
     assert arguments[arguments.index("--g-steps") + 1] == "5" and "--limit" not in arguments
     shown = " ".join(c.value for c in page.caption)
     assert "measured on 250 samples of each digit after every epoch (for 60,000 images" in shown, shown
-    run, deadline = Run(root / "collapse"), time.time() + 60
-    while not run.exists():  # the trainer writes the run's configuration as it starts
-        assert time.time() < deadline, run.status()
-        time.sleep(0.2)
+    run = Run(root / "collapse")  # the trainer writes the run's configuration as it starts
+    wait_until(run.exists, 60, message=lambda: f"the run's configuration; status {run.status()}")
     assert run.config()["g_steps"] == 5
     jobs.stop("collapse", root)
 
@@ -134,7 +127,7 @@ def test_a_healthy_run_gets_a_health_check_line_and_no_warning(root):
 
 
 def test_the_recipes_in_a_browser_at_projector_size(tmp_path, output_dir):
-    from browser_support import chromium_page, streamlit_server, wait_for_app
+    from tests.browser_support import chromium_page, streamlit_server, wait_for_app
 
     with streamlit_server(checkpoints=tmp_path) as url, chromium_page(width=1280, height=720) as page:
         page.goto(url)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_run
+from tests.conftest import make_run
 from cgan.runs import Run
 from cgan.train import main
-from test_train import QUICK, cli_env, start_cli, wait_until_training
+from tests.test_train import QUICK, cli_env, start_cli, wait_until_training
 
 
 def one_line_error(capsys, code: int, expected_code: int, *fragments: str) -> str:

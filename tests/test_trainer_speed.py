@@ -12,7 +12,7 @@ import torch
 from cgan import threads
 from cgan.data import load_mnist, to_unit_range
 from cgan.train import TrainConfig, Trainer, configure_torch
-from test_train import ROOT, cli_env
+from tests.test_train import ROOT, cli_env
 
 
 def small_trainer(fast: bool, images: int = 3000, seed: int = 0) -> Trainer:
@@ -137,7 +137,7 @@ def test_for_interactive_uses_one_thread_beside_a_trainer(tmp_path):
 
 
 def test_kept_epochs_keep_the_discriminator_too(tmp_path):
-    from conftest import make_run
+    from tests.conftest import make_run
 
     run = make_run(tmp_path / "kept", epochs=3, limit=300, batch_size=100, keep="1", seed=2)
     assert run.weight_epochs() == [1, 3]
@@ -150,7 +150,7 @@ def test_kept_epochs_keep_the_discriminator_too(tmp_path):
 
 
 def test_weight_averaging_is_saved_and_resumes_bit_for_bit(tmp_path):
-    from conftest import make_run
+    from tests.conftest import make_run
 
     from cgan.train import train
 

@@ -13,20 +13,6 @@ import torch
 from cgan import verdict
 from cgan.runs import Run, RunError
 from cgan.sampling import generate, noise
-from conftest import make_run
-
-
-@pytest.fixture(scope="session")
-def judged_run(tmp_path_factory) -> Run:
-    """3 CGAN epochs on 3,000 images; the trainer keeps the discriminator's weights for each."""
-    return make_run(tmp_path_factory.mktemp("runs") / "cgan-judged", epochs=3, limit=3000, seed=4)
-
-
-@pytest.fixture(scope="session")
-def judged_cdcgan(tmp_path_factory) -> Run:
-    return make_run(
-        tmp_path_factory.mktemp("runs") / "cdcgan-judged", model="cdcgan", epochs=2, limit=1000, width=0.125, seed=5
-    )
 
 
 def test_every_epoch_has_a_discriminator(judged_run, judged_cdcgan):
@@ -128,7 +114,7 @@ def test_bad_questions_are_refused(judged_run):
 # The discriminator's page (AppTest)
 
 from app.numbers import percent  # noqa: E402
-from test_app import app, images, no_failure, texts  # noqa: E402
+from tests.test_app import app, images, no_failure, texts  # noqa: E402
 
 
 @pytest.fixture
