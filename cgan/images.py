@@ -67,11 +67,6 @@ def png_bytes(image: np.ndarray, optimize: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def save_png(image: np.ndarray, path: Path, scale: int = 1) -> None:
-    """Write `image` (enlarged `scale` times) as a PNG file at `path` (a plain write, not atomic)."""
-    Path(path).write_bytes(png_bytes(upscale(image, scale)))
-
-
 def read_gray_png(source: Path | bytes) -> np.ndarray:
     """A PNG file (or its bytes) as a 2-D uint8 array, colour converted to grayscale.
 

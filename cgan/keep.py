@@ -6,6 +6,23 @@ import bisect
 import math
 from dataclasses import dataclass
 
+
+@dataclass(frozen=True)
+class KeepPolicy:
+    """Which epochs keep their weights: all, or those in `ranges` or a multiple of a step in
+    `every`; the final epoch always."""
+
+    keep_all: bool = True
+    ranges: tuple = ()  # inclusive (first, last) epoch ranges, sorted and disjoint
+    every: tuple = ()
+
+    def keeps(self, epoch: int, final_epoch: int) -> bool:
+        if self.keep_all or epoch == final_epoch or any(epoch % step == 0 for step in self.every):
+            return True
+        place = bisect.bisect_right(self.ranges, (epoch, math.inf))
+        return place > 0 and self.ranges[place - 1][0] <= epoch <= self.ranges[place - 1][1]
+
+
 def parse_keep(spec: str) -> KeepPolicy:
     """'all' | 'last' | comma list of N, A-B, everyK (e.g. '1-10,every5,20,50,75').
 
@@ -51,16 +68,3 @@ def _merged(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
         else:
             merged.append((lo, hi))
     return tuple(merged)
-
-
-@dataclass(frozen=True)
-class KeepPolicy:
-    keep_all: bool = True
-    ranges: tuple = ()  # inclusive (first, last) epoch ranges, sorted and disjoint
-    every: tuple = ()
-
-    def keeps(self, epoch: int, final_epoch: int) -> bool:
-        if self.keep_all or epoch == final_epoch or any(epoch % step == 0 for step in self.every):
-            return True
-        place = bisect.bisect_right(self.ranges, (epoch, math.inf))
-        return place > 0 and self.ranges[place - 1][0] <= epoch <= self.ranges[place - 1][1]

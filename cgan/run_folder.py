@@ -123,8 +123,8 @@ class RunFolder:
 
     def trainer_alive(self) -> bool:
         """Whether a trainer process of this run is alive: the holder of the trainer lock, or
-        (for a trainer still starting, or one from before the lock) the process status.json
-        names, if it is this run's trainer (is_trainer_of: a recycled pid, or any other process a
+        the process a "starting" or "running" status.json names (a trainer takes the lock once
+        it starts), if it is this run's trainer (is_trainer_of: a recycled pid, or any other process a
         status names, does not count)."""
         if self._lock_held():
             return True

@@ -88,6 +88,16 @@ def _shown(value) -> str:
     return text[:40]
 
 
+def _width(config: dict):
+    """The networks' width in a config.json: format 2 holds every training option; format 1 (no
+    "format" key) is from before the width option and its runs are width 1 when it has none."""
+    if config.get("format", 1) == 1:
+        return config.get("width", 1.0)
+    if "width" not in config:
+        raise ValueError(f"config format {config.get('format')!r} without a width")
+    return config["width"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Grids
 
@@ -212,7 +222,7 @@ class Run(RunFolder):
             raise RunError(f"{path}: not a {role} state_dict")
         try:
             family = get_model(config["model"])
-            width = check_width(config.get("width", 1.0))  # before any memory is asked for
+            width = check_width(_width(config))  # before any memory is asked for
             network = family.generator(width) if role == "generator" else family.discriminator(width)
         except (ValueError, TypeError) as exc:
             raise RunError(f"{self.config_path}: damaged: {str(exc).splitlines()[0][:160]}") from None

@@ -260,6 +260,8 @@ def is_remembered(run, epoch: int, per_digit: int | None = None, seed: int = VIE
         return key in _views
 
 
-def view_epochs(run) -> list[int]:
-    """Complete epochs with both discriminator and generator weights: the ones D's view can show."""
-    return sorted(set(run.discriminator_epochs()) & set(run.weight_epochs()))
+def view_epochs(run, complete: list[int] | None = None) -> list[int]:
+    """Complete epochs with both discriminator and generator weights: the ones D's view can show
+    (`complete`: the run's complete epochs, if the caller has them at hand)."""
+    complete = run.epochs() if complete is None else complete
+    return sorted(set(run.discriminator_epochs(complete)) & set(run.weight_epochs(complete)))
