@@ -13,7 +13,7 @@ Needs root and iproute2's `ip` (CI runs as root; `.ci/run` installs iproute2). B
 veth pair and the namespace are removed afterwards, whatever happens.
 
 Run by hand inside a namespace, this file is also the browser's side:
-    ip netns exec NS python tests/test_network_browser.py visitor|lecturer URL
+    ip netns exec NS python -m tests.test_network_browser visitor|lecturer URL   (from the repository root)
 prints what the browser saw as one line of JSON.
 """
 
@@ -230,7 +230,7 @@ def hall_server(checkpoints: Path, log_path: Path):
 
 def browse_from(namespace: str | None, role: str, url: str, shot: Path) -> dict:
     """Run this file's browser side, inside `namespace` (None: on this machine)."""
-    command = [sys.executable, str(Path(__file__).resolve()), role, url]
+    command = [sys.executable, "-m", "tests.test_network_browser", role, url]
     if namespace is not None:
         command = ["ip", "netns", "exec", namespace, *command]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT,
