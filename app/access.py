@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from app.i18n import N_, _
+
 KEY_ENV = "CGAN_LECTURER_KEY"  # the lecturer's secret, set by the launcher (python -m app --network)
 KEY_PARAM = "key"  # http://HOST:PORT/?key=SECRET
 LECTURER_KEY = "access_lecturer"  # session state: this session presented the key
@@ -42,12 +44,14 @@ BUCKET_KEY = "access_generation_bucket"  # session state: the visitor's TokenBuc
 GENERATION_RATE = 2.0  # generation requests a second, sustained, for one visitor's session
 GENERATION_BURST = 8.0  # ... after a burst of this many
 
-HELD_BACK_TEXT = ":material/visibility: View only: {what} is up to the lecturer."
-HELD_BACK = HELD_BACK_TEXT.format(what="starting, stopping and deleting runs")
-SLOWED = (f":material/hourglass_top: Held back: at most {GENERATION_RATE:g} new pictures a "
-          "second for each visitor. Change a setting again in a moment.")
-WRONG_KEY = ("This lecturer's link is not this server's: the app prints a new one each time it "
-             "starts.")
+HELD_BACK_TEXT = N_(":material/visibility: View only: {what} is up to the lecturer.")
+HELD_BACK_WHAT = N_("starting, stopping and deleting runs")  # the Train page's
+HELD_BACK = HELD_BACK_TEXT.format(what=HELD_BACK_WHAT)  # in English
+SLOWED_TEXT = N_(":material/hourglass_top: Held back: at most {rate} new pictures a "
+                 "second for each visitor. Change a setting again in a moment.")
+SLOWED = SLOWED_TEXT.format(rate=f"{GENERATION_RATE:g}")  # in English
+WRONG_KEY = N_("This lecturer's link is not this server's: the app prints a new one each time it "
+               "starts.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +179,7 @@ def claim_key() -> None:
     if key_matches(given, lecturer_key()):
         st.session_state[LECTURER_KEY] = True
     else:
-        st.toast(WRONG_KEY, icon=":material/key_off:")
+        st.toast(_(WRONG_KEY), icon=":material/key_off:")
 
 
 def is_lecturer() -> bool:
@@ -188,8 +192,9 @@ def is_lecturer() -> bool:
 
 def held_back(what: str | None = None) -> None:
     """The one-line note shown where a control is held back from a visitor; `what` names the
-    held-back action ("measuring a run"), the default is the Train page's."""
-    st.caption(HELD_BACK_TEXT.format(what=what) if what else HELD_BACK)
+    held-back action (``_("measuring a run")``, in the session's language), the default is the
+    Train page's."""
+    st.caption(_(HELD_BACK_TEXT).format(what=what or _(HELD_BACK_WHAT)))
 
 
 def allow_generation(cost: float = 1.0, note: bool = True) -> bool:
@@ -203,5 +208,5 @@ def allow_generation(cost: float = 1.0, note: bool = True) -> bool:
     if bucket.take(time.monotonic(), cost):
         return True
     if note:
-        st.caption(SLOWED)
+        st.caption(_(SLOWED_TEXT).format(rate=f"{GENERATION_RATE:g}"))
     return False

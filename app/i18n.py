@@ -2,12 +2,12 @@
 
 Every string a page shows goes through the message catalog::
 
-    from app.i18n import _, N_, ngettext
+    from app.i18n import _, N_, formatter, ngettext
 
     st.header(_("Loss curves"))
     st.caption(_("Epoch {epoch} of {total}").format(epoch=5, total=200))  # format after lookup
     CHOICES = {"grid": N_("Whole grid")}    # marked at import time, looked up where shown:
-    st.radio(_("Show"), list(CHOICES), format_func=lambda k: _(CHOICES[k]))
+    st.radio(_("Show"), list(CHOICES), format_func=formatter(CHOICES))  # values stay the keys
     ngettext("{n} epoch", "{n} epochs", n).format(n=n)
 
 ``_()`` reads the session's language on every call (many students share one server, each in
@@ -31,6 +31,7 @@ from __future__ import annotations
 import gettext
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}  # code -> its own name (never translated)
@@ -148,12 +149,29 @@ def language() -> str:
     return lang
 
 
-def gettext_(message: str) -> str:
-    lang = language()
+def translate(message: str, lang: str) -> str:
+    """`message` in language `lang`."""
     found = catalog(lang) if lang != DEFAULT else None
     if found is None:
         return message
     return found.singular.get(message, message)
+
+
+def gettext_(message: str) -> str:
+    """`message` in the session's language."""
+    return translate(message, language())
+
+
+def formatter(labels: dict | None = None) -> Callable[[object], str]:
+    """A widget's format_func: each option's label (``labels[option]``, marked with N_, or the
+    option itself) in the session's language. The language is fixed when it is made, since
+    Streamlit may call it outside the script's run (AppTest does)."""
+    lang = language()
+
+    def format_option(option: object) -> str:
+        return translate(str(labels[option] if labels is not None else option), lang)
+
+    return format_option
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:

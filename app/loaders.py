@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from app.i18n import _
 from app.text import plain
 from cgan.data import MNIST_INSTALL_HINT, MnistError, mnist_in_memory
 from cgan.runs import EpochRecord, Run, RunError
@@ -32,15 +33,19 @@ def page_errors():
     except RunError as exc:
         st.error(plain(exc))
     except MnistError as exc:
-        st.error(f"MNIST is not on this machine, so this part cannot be shown. "
-                 f"`{MNIST_COMMAND}` provides it. ({plain(exc)})")
+        st.error(_("MNIST is not on this machine, so this part cannot be shown. "
+                   "{command} provides it. ({detail})").format(command=f"`{MNIST_COMMAND}`",
+                                                              detail=plain(exc)))
     except FileNotFoundError as exc:
-        st.error(f"A file of the run is gone ({plain(exc.filename or exc)}); it may have been deleted.")
+        st.error(_("A file of the run is gone ({file}); it may have been deleted.").format(
+            file=plain(exc.filename or exc)))
     except OSError as exc:
-        st.error(f"A file could not be read: {plain(exc.strerror or exc)} ({plain(exc.filename or '')})")
+        st.error(_("A file could not be read: {reason} ({file})").format(
+            reason=plain(exc.strerror or exc), file=plain(exc.filename or "")))
     except (UnicodeDecodeError, ValueError) as exc:
         # A damaged file the library did not catch: one line, never a traceback.
-        st.error(f"A damaged file could not be read: {plain(str(exc).splitlines()[0][:200] if str(exc) else exc)}")
+        detail = str(exc).splitlines()[0][:200] if str(exc) else exc
+        st.error(_("A damaged file could not be read: {detail}").format(detail=plain(detail)))
 
 
 def file_key(path: Path) -> tuple[str, int, int]:
@@ -78,7 +83,8 @@ def history(run: Run) -> list[EpochRecord]:
     """
     if not run.history_path.exists():
         if not run.path.is_dir():
-            raise RunError(f"run {run.name} is gone (deleted while the page was open?)")
+            raise RunError(_("run {run} is gone (deleted while the page was open?)").format(
+                run=run.name))
         return []
     try:
         return _history(*file_key(run.history_path))
@@ -87,7 +93,8 @@ def history(run: Run) -> list[EpochRecord]:
             return []
         raise
     except (UnicodeDecodeError, ValueError):
-        raise RunError(f"run {run.name}: history.jsonl is damaged and cannot be read") from None
+        raise RunError(_("run {run}: history.jsonl is damaged and cannot be read").format(
+            run=run.name)) from None
 
 
 def epochs(run: Run) -> list[int]:
@@ -131,9 +138,8 @@ def generator(run: Run, epoch: int):
         return _generator(*file_key(path), str(run.path), int(epoch), averaged)
     except RunError as exc:
         # The library names the file and the fault; say it in the words of the page.
-        raise RunError(
-            f"Cannot draw epoch {epoch} of {run.name}: {fault(exc, path)}. Choose another epoch."
-        ) from None
+        raise RunError(_("Cannot draw epoch {epoch} of {run}: {fault}. Choose another epoch.").format(
+            epoch=epoch, run=run.name, fault=fault(exc, path))) from None
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -149,9 +155,8 @@ def grid(run: Run, epoch: int) -> np.ndarray:
     try:
         return _grid(*file_key(path))
     except RunError as exc:
-        raise RunError(
-            f"Cannot show the grid of epoch {epoch} of {run.name}: {fault(exc, path)}."
-        ) from None
+        raise RunError(_("Cannot show the grid of epoch {epoch} of {run}: {fault}.").format(
+            epoch=epoch, run=run.name, fault=fault(exc, path))) from None
 
 
 def samples(run: Run, epoch: int, digit: int, seed: int, n: int) -> np.ndarray:
@@ -169,10 +174,16 @@ def all_digits(run: Run, epoch: int, seed: int, vector: int = 0) -> np.ndarray:
 # Real MNIST
 
 
-@st.cache_resource(show_spinner="Loading the MNIST training set...")
-def _mnist():
-    # The same in-memory copy the metrics use; this wrapper only adds the spinner.
+@st.cache_resource(show_spinner=False)
+def _mnist_once():
     return mnist_in_memory()
+
+
+def _mnist():
+    # The same in-memory copy the metrics use; this wrapper only adds the spinner (in the
+    # session's language; Streamlit shows it only when loading takes over half a second).
+    with st.spinner(_("Loading the MNIST training set...")):
+        return _mnist_once()
 
 
 def real_digits(digit: int, n: int, seed: int) -> np.ndarray:

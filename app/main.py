@@ -63,7 +63,7 @@ with st.sidebar, common.page_errors():
     common.sidebar_jobs()
     common.presentation_toggle()
     common.averaged_choice(chosen)
-    if chosen is not None and common.training_state(chosen) == "running":
+    if chosen is not None and chosen.state() == "running":
         common.follow_training(chosen)
 with st.sidebar:  # on its own: drawn even when a part above fails
     language_selector()

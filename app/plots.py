@@ -17,6 +17,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
+from app.i18n import N_, _
+
 TEMPLATE = "cgan"
 BLUE, ORANGE, GREEN, PURPLE, RED, TEAL = "#0B4F9C", "#C2410C", "#15803D", "#7E22CE", "#B91C1C", "#0E7490"
 GREY = "#444444"
@@ -61,9 +63,10 @@ def style(figure: go.Figure, title: str, x_title: str | None = None, y_title: st
     return figure
 
 
-def digit_axis(figure: go.Figure, title: str = "Digit asked for") -> go.Figure:
-    """An x axis with every digit 0-9 named (never 0, 2, 4 ... only)."""
-    figure.update_xaxes(title_text=title, type="category", tickmode="array",
+def digit_axis(figure: go.Figure, title: str = N_("Digit asked for")) -> go.Figure:
+    """An x axis with every digit 0-9 named (never 0, 2, 4 ... only); `title` in the session's
+    language (the default is translated here)."""
+    figure.update_xaxes(title_text=_(title), type="category", tickmode="array",
                         tickvals=[str(d) for d in range(10)], ticktext=[str(d) for d in range(10)],
                         categoryorder="array", categoryarray=[str(d) for d in range(10)],
                         tickfont=dict(size=LABEL_PX), showgrid=False)

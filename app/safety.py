@@ -9,6 +9,8 @@ import os
 
 from streamlit import config
 
+from app.i18n import _
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ALLOW_NETWORK = "CGAN_ALLOW_NETWORK"  # =1: serving the network is what the user asked for
 DEFAULT = "<default>"
@@ -21,14 +23,14 @@ def exposure_warnings() -> list[tuple[str, str]]:
     asked = (os.environ.get(ALLOW_NETWORK) == "1"
              or config.get_where_defined("server.address") != DEFAULT)
     if address not in LOOPBACK and not asked:
-        found.append(("error", (
+        found.append(("error", _(
             "This app is open to every machine on the network (it was started without the "
             "project's settings). Stop it and start it with `make run` or `python -m app`; to "
-            f"serve a lecture hall on purpose, use `python -m app --network` or set {ALLOW_NETWORK}=1."
-        )))
+            "serve a lecture hall on purpose, use `python -m app --network` or set {variable}=1."
+        ).format(variable=ALLOW_NETWORK)))
     if config.get_option("browser.gatherUsageStats") and config.get_where_defined(
             "browser.gatherUsageStats") == DEFAULT:
-        found.append(("warning", (
+        found.append(("warning", _(
             "Started without the project's settings: Streamlit sends usage statistics. "
             "Start the app with `make run` or `python -m app` instead."
         )))

@@ -11,6 +11,7 @@ import random
 
 import streamlit as st
 
+from app.i18n import _
 from app.loaders import nearest
 from app.text import plain
 from cgan.limits import MAX_SEED
@@ -26,9 +27,9 @@ def shared_value(name: str, key: str, default):
         st.session_state[key] = st.session_state.get(name, default)
 
 
-def digit_control(key: str, label: str = "Digit") -> int:
+def digit_control(key: str, label: str | None = None) -> int:
     shared_value("digit", key, 7)
-    digit = st.segmented_control(label, list(range(10)), key=key, required=True, width="content")
+    digit = st.segmented_control(label or _("Digit"), list(range(10)), key=key, required=True, width="content")
     digit = 7 if digit is None else int(digit)
     st.session_state["digit"] = digit
     return digit
@@ -46,10 +47,10 @@ def seed_control(key: str) -> int:
         st.session_state[key] = seed_max
     with st.container(horizontal=True, vertical_alignment="bottom", gap="small",
                       key=f"{key}_row"):
-        seed = st.number_input("Noise seed", 0, seed_max, step=1, key=key, width=170)
+        seed = st.number_input(_("Noise seed"), 0, seed_max, step=1, key=key, width=170)
         # An icon, not a word: the digit, seed and sample controls share one line at 1280 px.
         st.button("", key=f"{key}_random", on_click=_new_seed, args=(key,),
-                  icon=":material/casino:", help="Draw a new random seed")
+                  icon=":material/casino:", help=_("Draw a new random seed"))
     seed = int(seed)
     st.session_state["seed"] = seed
     return seed
@@ -105,7 +106,8 @@ def epoch_control(label: str, options: list[int], key: str) -> int:
     follow_newest(key, options)
     if len(options) == 1:
         st.session_state.pop(key, None)
-        st.markdown(f"**{label}:** {options[0]} (the only one so far)")
+        st.markdown(_("**{label}:** {epoch} (the only one so far)").format(label=label,
+                                                                           epoch=options[0]))
         return options[0]
     epoch = int(st.select_slider(label, options, key=key))
     epoch_jumps(key, options)
@@ -140,9 +142,9 @@ def stop_presenting() -> None:
 
 def presentation_toggle() -> None:
     presenting()
-    st.toggle("Presentation mode", key=PRESENT_KEY, on_change=_sync_present_parameter,
-              help="Hide the controls and give the figure the screen (or open the app with "
-                   "?present=1). Press the toggle again to get the controls back.")
+    st.toggle(_("Presentation mode"), key=PRESENT_KEY, on_change=_sync_present_parameter,
+              help=_("Hide the controls and give the figure the screen (or open the app with "
+                     "?present=1). Press the toggle again to get the controls back."))
 
 
 def explain(text: str) -> None:
@@ -157,11 +159,15 @@ def symptom_notes(records, training: bool, run_name: str) -> None:
     one line that says the check was made."""
     found = diagnose(records)
     for symptom in found:
+        sentence = _(symptom.template).format(**symptom.values)
         if training:
-            st.warning(f"**Epoch {symptom.epoch}:** {symptom.sentence}", icon=":material/warning:")
+            st.warning(_("**Epoch {epoch}:** {sentence}").format(epoch=symptom.epoch,
+                                                                  sentence=sentence),
+                       icon=":material/warning:")
         else:
-            st.info(f"**Note on {plain(run_name)}:** {symptom.sentence}", icon=":material/info:")
+            st.info(_("**Note on {run}:** {sentence}").format(run=plain(run_name), sentence=sentence),
+                    icon=":material/info:")
     if not found and training and records:
-        st.caption(f"Health check at epoch {records[-1].epoch}: no sign of a failing game "
-                   "(discriminator winning, mode collapse, learning rate too high) or of labels "
-                   "not yet learned.")
+        st.caption(_("Health check at epoch {epoch}: no sign of a failing game "
+                     "(discriminator winning, mode collapse, learning rate too high) or of labels "
+                     "not yet learned.").format(epoch=records[-1].epoch))

@@ -25,7 +25,7 @@ each failure above shows within a few epochs of starting.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,12 +42,24 @@ G_AT_CHANCE = 0.85  # ... and G's near log 2 = 0.69
 LABELS_CHANCE = 0.2  # conditional accuracy below this: the label does not steer G yet (chance 0.1)
 
 
+def N_(message: str) -> str:
+    """Marks a sentence for the app's message catalog (app/locale): the library stays English,
+    the app translates ``Symptom.template`` where it shows it and fills in ``Symptom.values``."""
+    return message
+
+
 @dataclass(frozen=True)
 class Symptom:
     name: str  # "diverged", "discriminator_wins", "learning_rate_too_high", "mode_collapse",
     # "labels_not_learned"
     epoch: int  # the newest epoch, where it shows
-    sentence: str  # what a student reads
+    template: str  # what a student reads, with {placeholders} for the numbers (English)
+    values: dict = field(default_factory=dict)  # the placeholders' text: numbers, formatted
+
+    @property
+    def sentence(self) -> str:
+        """What a student reads, in English."""
+        return self.template.format(**self.values)
 
 
 def _losses(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,9 +82,9 @@ def diverged(epochs, d, g) -> Symptom | None:
     if not bad.any():
         return None
     first = int(epochs[np.argmax(bad)])
-    return Symptom("diverged", int(epochs[-1]), (
-        f"Training has diverged: the losses became NaN or infinite at epoch {first}. The weights "
-        "are broken from there on; start again with a smaller learning rate."))
+    return Symptom("diverged", int(epochs[-1]), N_(
+        "Training has diverged: the losses became NaN or infinite at epoch {first}. The weights "
+        "are broken from there on; start again with a smaller learning rate."), {"first": first})
 
 
 def discriminator_wins(epochs, d, g) -> Symptom | None:
@@ -81,11 +93,13 @@ def discriminator_wins(epochs, d, g) -> Symptom | None:
         return None
     if recent_g[-1] <= recent_g[0] and recent_g[-1] < 2 * G_HIGH:
         return None  # G's loss is high but coming down: the game is recovering
-    return Symptom("discriminator_wins", int(epochs[-1]), (
-        f"The discriminator is winning: its loss is near zero ({recent_d.mean():.2f}) while the "
-        f"generator's loss climbs ({recent_g[0]:.1f} → {recent_g[-1]:.1f}). D spots every fake, so "
+    return Symptom("discriminator_wins", int(epochs[-1]), N_(
+        "The discriminator is winning: its loss is near zero ({d_loss}) while the "
+        "generator's loss climbs ({g_from} → {g_to}). D spots every fake, so "
         "G learns almost nothing from it; a weaker D (smaller learning rate, fewer units) or a "
-        "stronger G restores the balance."))
+        "stronger G restores the balance."), {"d_loss": f"{recent_d.mean():.2f}",
+                                              "g_from": f"{recent_g[0]:.1f}",
+                                              "g_to": f"{recent_g[-1]:.1f}"})
 
 
 def _unsettled(values: np.ndarray) -> bool:
@@ -100,11 +114,12 @@ def learning_rate_too_high(epochs, d, g) -> Symptom | None:
     recent_d, recent_g = d[-WINDOW:], g[-WINDOW:]
     if not (_unsettled(recent_d) or _unsettled(recent_g)):
         return None
-    return Symptom("learning_rate_too_high", int(epochs[-1]), (
-        f"The learning rate looks too high: over the last {WINDOW} epochs the losses jump up and "
-        f"down (D {recent_d.min():.2f}-{recent_d.max():.2f}, G {recent_g.min():.2f}-"
-        f"{recent_g.max():.2f}) instead of settling. Each step overshoots; try a learning rate "
-        "5-10 times smaller."))
+    return Symptom("learning_rate_too_high", int(epochs[-1]), N_(
+        "The learning rate looks too high: over the last {window} epochs the losses jump up and "
+        "down (D {d_low}-{d_high}, G {g_low}-{g_high}) instead of settling. Each step overshoots; "
+        "try a learning rate 5-10 times smaller."), {
+            "window": WINDOW, "d_low": f"{recent_d.min():.2f}", "d_high": f"{recent_d.max():.2f}",
+            "g_low": f"{recent_g.min():.2f}", "g_high": f"{recent_g.max():.2f}"})
 
 
 def mode_collapse(records) -> Symptom | None:
@@ -115,21 +130,23 @@ def mode_collapse(records) -> Symptom | None:
     if all(v < STUCK and float(r.d_loss) >= D_AT_CHANCE and float(r.g_loss) <= G_AT_CHANCE
            for r, v in measured[-2:]):
         record, latest = measured[-1]
-        return Symptom("mode_collapse", int(record.epoch), (
-            f"Mode collapse: the generator draws the same picture for every noise and every label "
-            f"(diversity {latest:.2f}; 1.0 = as varied as real handwriting), and the discriminator "
-            f"cannot tell it from real digits (its loss, {float(record.d_loss):.2f}, sits near log 4 "
+        return Symptom("mode_collapse", int(record.epoch), N_(
+            "Mode collapse: the generator draws the same picture for every noise and every label "
+            "(diversity {diversity}; 1.0 = as varied as real handwriting), and the discriminator "
+            "cannot tell it from real digits (its loss, {d_loss}, sits near log 4 "
             "= 1.39). G has found one picture this D accepts and stopped exploring; a stronger D, "
-            "or fewer generator steps per D step, restores the game."))
+            "or fewer generator steps per D step, restores the game."),
+            {"diversity": f"{latest:.2f}", "d_loss": f"{float(record.d_loss):.2f}"})
     points = [(r.epoch, v) for r, v in measured]
     epoch, latest = points[-1]
     best_epoch, best = max(points[:-1], key=lambda p: p[1])
     if latest >= COLLAPSED or latest >= FALLEN * best:
         return None
-    return Symptom("mode_collapse", int(epoch), (
-        f"Mode collapse: the diversity of the samples fell from {best:.2f} (epoch {best_epoch}) to "
-        f"{latest:.2f} (1.0 = as varied as real handwriting). The generator has found a few digits "
-        "that fool the discriminator and draws them over and over."))
+    return Symptom("mode_collapse", int(epoch), N_(
+        "Mode collapse: the diversity of the samples fell from {best} (epoch {best_epoch}) to "
+        "{latest} (1.0 = as varied as real handwriting). The generator has found a few digits "
+        "that fool the discriminator and draws them over and over."),
+        {"best": f"{best:.2f}", "best_epoch": best_epoch, "latest": f"{latest:.2f}"})
 
 
 def labels_not_learned(records) -> Symptom | None:
@@ -143,11 +160,12 @@ def labels_not_learned(records) -> Symptom | None:
     accuracy = float(record.metrics["accuracy"])
     if accuracy >= LABELS_CHANCE:
         return None
-    return Symptom("labels_not_learned", int(record.epoch), (
-        f"The generator has not learned the labels yet: at epoch {record.epoch} the classifier "
-        f"reads only {accuracy:.0%} of its samples as the digit asked for (guessing gives 10 %), so "
+    return Symptom("labels_not_learned", int(record.epoch), N_(
+        "The generator has not learned the labels yet: at epoch {epoch} the classifier "
+        "reads only {accuracy} of its samples as the digit asked for (guessing gives 10 %), so "
         "every row of the grid draws the same kind of shape. G ignores the label y so far; more "
-        "epochs, more training images or a faster learning rate teach it."))
+        "epochs, more training images or a faster learning rate teach it."),
+        {"epoch": record.epoch, "accuracy": f"{accuracy:.0%}"})
 
 
 def diagnose(records) -> list[Symptom]:

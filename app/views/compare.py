@@ -11,9 +11,10 @@ import streamlit as st
 
 from app import common
 from app.figures import show_panels
+from app.i18n import N_, _, formatter
 
-WHOLE_GRID = "Grids"
-ONE_DIGIT = "One digit"
+WHOLE_GRID = N_("Grids")  # the widget's values; shown through _()
+ONE_DIGIT = N_("One digit")
 EPOCHS_KEY = "compare_epochs"
 COLUMN_KEY = "compare_column"
 MOST_EPOCHS = 8
@@ -42,8 +43,9 @@ def chosen_epochs(epochs: list[int]) -> list[int]:
     else:
         st.session_state[EPOCHS_KEY] = [e for e in st.session_state[EPOCHS_KEY] if e in epochs]
     st.session_state["compare_run"] = run.name
-    chosen = st.multiselect("Epochs", epochs, key=EPOCHS_KEY, max_selections=MOST_EPOCHS,
-                            help="The report compares epochs 20, 50, 75 and 200.")
+    chosen = st.multiselect(_("Epochs"), epochs, key=EPOCHS_KEY, max_selections=MOST_EPOCHS,
+                            help=_("The report compares epochs 20, 50, 75 and 200."),
+                            placeholder=_("Choose options"))
     return sorted(chosen)
 
 
@@ -52,7 +54,7 @@ def grid_panels(run, chosen: list[int], column: int | None) -> list[tuple[object
     # marks the column instead.
     return [(common.labelled_grid(common.grid(run, epoch), scale=2, highlight=column,
                                   column_numbers=False),
-             f"Epoch {epoch}") for epoch in chosen]
+             _("Epoch {epoch}").format(epoch=epoch)) for epoch in chosen]
 
 
 def digit_panels(run, chosen: list[int], saved: list[int], digit: int, seed: int,
@@ -60,10 +62,10 @@ def digit_panels(run, chosen: list[int], saved: list[int], digit: int, seed: int
     panels = []
     for epoch in chosen:
         used = common.nearest(epoch, saved)
-        note = "" if used == epoch else f" (weights of {used})"
+        note = "" if used == epoch else _(" (weights of {epoch})").format(epoch=used)
         images = common.samples(run, used, digit, seed, count)
         picture = common.fitted_mosaic(images, common.grid_columns(count), width=480, height=480)
-        panels.append((picture, f"Epoch {epoch}{note}"))
+        panels.append((picture, _("Epoch {epoch}").format(epoch=epoch) + note))
     return panels
 
 
@@ -77,14 +79,14 @@ with common.page_errors():
         layout = st.container(horizontal=True, gap="small", key="compare_layout")
         figure_part = layout.container()
         with layout.container(width=CONTROLS_WIDTH, key="controls-compare"):
-            st.title("Compare epochs")
+            st.title(_("Compare epochs"))
             mode = st.segmented_control(
-                "Show", [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True,
-                key="compare_mode", width="content",
+                _("Show"), [WHOLE_GRID, ONE_DIGIT], default=WHOLE_GRID, required=True,
+                key="compare_mode", width="content", format_func=formatter(),
             )
             chosen = chosen_epochs(epochs)
-            st.button("Report's epochs", key="compare_report_epochs", on_click=use_report_epochs,
-                      args=(epochs,), help="20, 50, 75 and 200 (or the nearest this run has)")
+            st.button(_("Report's epochs"), key="compare_report_epochs", on_click=use_report_epochs,
+                      args=(epochs,), help=_("20, 50, 75 and 200 (or the nearest this run has)"))
             column = None
             if mode == WHOLE_GRID:
                 column = st.session_state.get(COLUMN_KEY)
@@ -92,14 +94,14 @@ with common.page_errors():
             if mode == ONE_DIGIT and saved:
                 digit = common.digit_control("compare_digit")
                 seed = common.seed_control("compare_seed")
-                count = int(st.number_input("Samples", 1, 16, 9, key="compare_count", width=170))
+                count = int(st.number_input(_("Samples"), 1, 16, 9, key="compare_count", width=170))
             elif mode == WHOLE_GRID:
-                st.pills("Outline a column", list(range(10)), key=COLUMN_KEY,
-                         help="One noise vector: the same column outlined in every panel")
+                st.pills(_("Outline a column"), list(range(10)), key=COLUMN_KEY,
+                         help=_("One noise vector: the same column outlined in every panel"))
             download = st.container()
         with figure_part:
             if not chosen:
-                st.info("Pick one or more epochs to compare.")
+                st.info(_("Pick one or more epochs to compare."))
             elif mode == WHOLE_GRID or saved:
                 if mode == WHOLE_GRID:
                     panels = grid_panels(run, chosen, column)
@@ -111,17 +113,17 @@ with common.page_errors():
                 with download:
                     what = "grids" if mode == WHOLE_GRID else f"digit{digit}-seed{seed}"
                     common.download_png(
-                        "PNG of this figure",
+                        _("PNG of this figure"),
                         lambda: common.labelled_panels(panels, per_row(len(chosen))),
                         f"{run.name}-epochs-{'-'.join(map(str, chosen))}-{what}.png",
                         key="compare_png",
                     )
         if not common.presenting():
-            common.explain(
+            common.explain(_(
                 "**Between epoch 20 and 200.** At epoch 20 the digits are rough outlines; 0 and 1 "
                 "come first because they are the easiest shapes. Then the rows grow apart and the "
                 "strokes get cleaner; from about epoch 75 the pictures barely change. The noise is "
                 "the same in every panel, so you watch the *same* handwriting improve."
-            )
+            ))
 if not shown and not common.presenting():
-    title.title("Compare epochs")
+    title.title(_("Compare epochs"))

