@@ -134,6 +134,44 @@ def test_reading_something_that_is_not_a_run(tmp_path):
     one_line(error, "no finished epoch")
 
 
+def test_a_run_is_a_folder_with_its_configuration_a_launch_has_a_status(cgan_run, tmp_path):
+    from cgan.sampling import enclosing_run
+
+    nothing, launch = Run(tmp_path / "nothing"), Run(tmp_path / "launch")
+    launch.write_status("starting", arguments=["--epochs", "2"])
+    assert (nothing.exists(), nothing.launched()) == (False, False)
+    assert (launch.exists(), launch.launched()) == (False, True)
+    assert (cgan_run.exists(), cgan_run.launched()) == (True, True)
+    (tmp_path / "history-only").mkdir()
+    (tmp_path / "history-only" / "history.jsonl").write_text("")
+    assert not Run(tmp_path / "history-only").launched()
+    # cgan.sample refuses to write into a run or a launch, at any depth below it.
+    assert enclosing_run(launch.path / "grids") == launch.path
+    assert enclosing_run(cgan_run.path / "weights") == cgan_run.path
+    assert enclosing_run(tmp_path / "history-only") is None and enclosing_run(tmp_path) is None
+
+
+@pytest.mark.parametrize("config_format,width,loads", [
+    (None, None, True),  # format 1, from before the width option: width 1
+    (None, 1.0, True),
+    (2, 1.0, True),
+    (2, None, False),  # format 2 holds every option: a missing width is damage
+    (2, 0.5, False),  # a width the weights do not fit
+])
+def test_the_networks_width_is_read_by_the_configurations_format(cgan_run, tmp_path, config_format, width, loads):
+    run = copy_run(cgan_run, tmp_path)
+    config = {k: v for k, v in run.config().items() if k not in ("format", "width")}
+    config.update({} if config_format is None else {"format": config_format})
+    config.update({} if width is None else {"width": width})
+    run.config_path.write_text(json.dumps(config))
+    if loads:
+        assert sum(p.numel() for p in run.load_generator(4).parameters()) == 115_344
+    else:
+        with pytest.raises(RunError) as error:
+            run.load_generator(4)
+        one_line(error, "config.json" if width is None else "generator_0004.pt")
+
+
 # ---------------------------------------------------------------------------------------------
 # Crash repair
 
