@@ -6,21 +6,30 @@ showed broken images), data in the page cannot. CSS sizes each figure from the s
 (width of its column, height of the window), so the same figure fits a 1280x720 projector and
 grows on a 1920x1080 screen. Figures are drawn at least as large as they are ever shown, so the
 browser only shrinks them (smoothly, no blur) and never enlarges a 28-pixel digit itself.
+
+Labels drawn into the pictures (titles, panel labels) are in the page's language. English text
+and numbers use Pillow's own font; text with Chinese characters uses app/fonts/
+NotoSansCJKsc-subset.otf, a subset of Noto Sans CJK SC (SIL Open Font License, app/fonts/OFL.txt)
+holding the characters of the Chinese catalog and ASCII, made by tools/make_cjk_font.py (run it
+again when the catalog gains characters).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
 import struct
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
+from app.i18n import _
 from cgan.images import png_bytes as gray_png_bytes, tile, upscale
 from cgan.runs import Run, RunError
 
@@ -28,6 +37,8 @@ LABEL_COLOUR = 0  # labels: black on the white page
 GAP_COLOUR = 255  # white gaps between black digit tiles
 HIGHLIGHT_RGB = (255, 122, 0)  # the outlined column: orange, seen on black digits and white paper
 GRID_SCALE = 3  # the 10x10 grid is drawn 840 pixels square: about the largest it is shown
+CJK_FONT = Path(__file__).resolve().parent / "fonts" / "NotoSansCJKsc-subset.otf"
+SMALLEST_LABEL = 10  # pixels: a label too long for its place shrinks down to this size
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -39,8 +50,56 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def font(size: int):
-    return ImageFont.load_default(size=size)
+def needs_cjk(text: str) -> bool:
+    """Whether `text` has a character beyond Latin: CJK ideographs, kana, CJK punctuation, full
+    width forms (all at U+2E80 or above)."""
+    return any(ord(c) >= 0x2E80 for c in text)
+
+
+@functools.lru_cache(maxsize=64)
+def _cjk_font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(CJK_FONT), size)
+
+
+def font(size: int, text: str = ""):
+    """The font that draws `text` at `size` pixels: the shipped Chinese font when the text has
+    Chinese characters, else Pillow's own (English labels and numbers look as they always did)."""
+    return _cjk_font(size) if needs_cjk(text) else ImageFont.load_default(size=size)
+
+
+def fitted_font(text: str, size: int, width: float, above: float, below: float | None = None):
+    """font() for `text`, shrunk from `size` (down to SMALLEST_LABEL) until the text drawn
+    centred on a point (anchor "mm") stays within `width` pixels and `above` / `below` pixels
+    of it (`below` = `above` if not given): a long run name, or Chinese glyphs (taller than
+    Latin ones in Noto's metrics), are not cut off at the picture's edge."""
+    below = above if below is None else below
+
+    def fits(chosen) -> bool:
+        left, top, right, bottom = chosen.getbbox(text, anchor="mm")
+        return right - left <= width and -top <= above and bottom <= below
+
+    chosen = font(size, text)
+    while size > SMALLEST_LABEL and not fits(chosen):
+        size = max(SMALLEST_LABEL, size - max(1, size // 10))
+        chosen = font(size, text)
+    return chosen
+
+
+def in_page_language(make: Callable[[], object]) -> Callable[[], object]:
+    """`make` to be called later, outside the page's run (a download's data, built when the
+    button is pressed, on another thread), translating in the language the page has now."""
+    from app import i18n
+
+    using = getattr(i18n, "using", None)
+    if using is None:
+        return make
+    lang = i18n.language()
+
+    def call():
+        with using(lang):
+            return make()
+
+    return call
 
 
 def fitted_mosaic(
@@ -101,7 +160,8 @@ def labelled_grid(
                        outline=HIGHLIGHT_RGB, width=width)
     if title:
         draw.text((margin + big.shape[1] / 2, header + big.shape[0] + footer / 2), title,
-                  fill=ink, font=font(max(16, footer - 8)), anchor="mm")
+                  fill=ink, font=fitted_font(title, max(16, footer - 8), canvas.width - 8, footer / 2),
+                  anchor="mm")
     return np.asarray(canvas)
 
 
@@ -115,11 +175,13 @@ def labelled_panels(panels: list[tuple[np.ndarray, str]], per_row: int, gap: int
     canvas = Image.new("RGB", (per_row * cell_w + (per_row - 1) * gap, rows * cell_h + (rows - 1) * gap),
                        (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    label_font = font(label_size)
     for k, (picture, label) in enumerate(panels):
         r, c = divmod(k, per_row)
         x, y = c * (cell_w + gap), r * (cell_h + gap)
-        draw.text((x + cell_w / 2, y + label_size / 2 + 2), label, fill=(0, 0, 0), font=label_font,
+        middle = label_size / 2 + 2  # the label's centre; the picture starts at label_size + 12
+        # and the label keeps 2 pixels clear of it
+        draw.text((x + cell_w / 2, y + middle), label, fill=(0, 0, 0),
+                  font=fitted_font(label, label_size, cell_w, middle, label_size + 10 - middle),
                   anchor="mm")
         image = Image.fromarray(picture).convert("RGB")
         canvas.paste(image, (x + (cell_w - picture.shape[1]) // 2, y + label_size + 12))
@@ -231,20 +293,21 @@ def download_png(label: str, image: np.ndarray | Callable[[], np.ndarray], file_
     def encode() -> bytes:
         return png_bytes(image() if callable(image) else image)
 
-    st.download_button(label, encode, file_name=file_name, mime="image/png", key=key,
+    st.download_button(label, in_page_language(encode), file_name=file_name, mime="image/png", key=key,
                        icon=":material/download:", on_click="ignore")
 
 
 def evolution_gif(run: Run, grid_of: Callable[[Run, int], np.ndarray], epochs: list[int],
                   every: int = 1, scale: int = 1, frame_ms: int = 120) -> bytes:
-    """The grids of every `every`-th epoch (and always the last), labelled "Epoch N", as one
-    looping GIF (the last frame lingers)."""
+    """The grids of every `every`-th epoch (and always the last), labelled "Epoch N" in the
+    page's language, as one looping GIF (the last frame lingers)."""
     shown = [e for i, e in enumerate(epochs) if i % every == 0 or e == epochs[-1]]
+    title = _("Epoch {epoch}")
     frames = []
     for epoch in shown:
         try:
-            image = labelled_grid(grid_of(run, epoch), scale=scale, title=f"Epoch {epoch}",
-                                  column_numbers=False)
+            image = labelled_grid(grid_of(run, epoch), scale=scale,
+                                  title=title.format(epoch=epoch), column_numbers=False)
         except RunError:
             continue
         frames.append(Image.fromarray(image, mode="L"))
