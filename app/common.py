@@ -55,11 +55,9 @@ from app.selection import (  # noqa: F401
     follow_training,
     require_epochs,
     run_model,
-    runs,
     runs_of_model,
     sidebar_jobs,
     sidebar_run_picker,
-    training_state,
 )
 from app.style import CSS  # noqa: F401
 from app.widgets import (  # noqa: F401

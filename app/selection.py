@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.i18n import N_, _, ngettext
 from app.text import plain
 from app.loaders import AVERAGED_KEY, epochs, file_key, history, weight_epochs
 from cgan import jobs
@@ -16,11 +17,6 @@ from cgan.runs import Run, RunError, check_existing_run_name, checkpoints_root, 
 PREFERRED_RUN = "cgan-report"
 RUN_KEY = "run"  # st.session_state key of the run picked in the sidebar
 JOBS_REFRESH_SECONDS = 5.0
-
-
-def runs() -> list[Run]:
-    """Every run under the checkpoints folder, newest first (read afresh on every rerun)."""
-    return list_runs()
 
 
 def default_run_name(names: list[str], preferred: str = PREFERRED_RUN) -> str | None:
@@ -35,11 +31,6 @@ def run_model(run: Run) -> str | None:
         return str(run.config()["model"])
     except RunError:
         return None
-
-
-def training_state(run: Run) -> str:
-    """running / finished / stopped / interrupted / failed: the library's one answer."""
-    return run.state()
 
 
 def _done(run: Run) -> int | None:
@@ -76,34 +67,38 @@ def pending_state(name: str | None) -> str | None:
 
 
 PENDING_NOTES = {
-    "queued": "Queued: it starts when a training slot frees (see the Train page).",
-    "starting": "Starting: its first epoch shows here as soon as it is done.",
-    "failed": "Its trainer ended before the first epoch: the Train page says why.",
-    "empty": "No epoch yet.",
+    "queued": N_("Queued: it starts when a training slot frees (see the Train page)."),
+    "starting": N_("Starting: its first epoch shows here as soon as it is done."),
+    "failed": N_("Its trainer ended before the first epoch: the Train page says why."),
+    "empty": N_("No epoch yet."),
 }
 
 
 def describe(run: Run) -> str:
     """What the sidebar says under the run picker: model, epochs done, training or not."""
     model = run_model(run)
+    name = model.upper() if model else _("Unreadable config")
     done = _done(run)
     if done is None:
-        return f"{model.upper() if model else 'Unreadable config'}, damaged history"
-    text = f"{model.upper() if model else 'Unreadable config'}, {done} epoch{'s' * (done != 1)}"
-    if training_state(run) == "running":
-        total = run.status().get("epochs_total")
-        text += f" of {total}, training now" if total else ", training now"
-    return text
+        return _("{model}, damaged history").format(model=name)
+    if run.state() != "running":
+        return ngettext("{model}, {n} epoch", "{model}, {n} epochs", done).format(model=name, n=done)
+    total = run.status().get("epochs_total")
+    if total:
+        return ngettext("{model}, {n} epoch of {total}, training now",
+                        "{model}, {n} epochs of {total}, training now", done).format(model=name, n=done, total=total)
+    return ngettext("{model}, {n} epoch, training now", "{model}, {n} epochs, training now", done).format(
+        model=name, n=done)
 
 
 def duration(seconds: float) -> str:
     """A time a student reads at a glance: "40 s", "3 min 05 s", "1 h 20 min"."""
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return _("{seconds} s").format(seconds=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+        return _("{minutes} min {seconds} s").format(minutes=seconds // 60, seconds=f"{seconds % 60:02d}")
+    return _("{hours} h {minutes} min").format(hours=seconds // 3600, minutes=f"{seconds % 3600 // 60:02d}")
 
 
 def jobs_now() -> list[jobs.Job]:
@@ -118,12 +113,16 @@ def job_line(job: jobs.Job) -> str:
     """'name: epoch k of N, about T left' (or queued / starting) for the sidebar's jobs box."""
     name = f"**{plain(job.name)}**"
     if job.queued:
-        return f"{name}: queued" + (f", place {job.place}" if job.place else "")
+        if job.place:
+            return _("{name}: queued, place {place}").format(name=name, place=job.place)
+        return _("{name}: queued").format(name=name)
     if not job.history:
-        return f"{name}: starting"
-    text = f"{name}: epoch {job.epochs_done} of {job.epochs_total}"
+        return _("{name}: starting").format(name=name)
     eta = job.eta_seconds()
-    return text + (f", about {duration(eta)} left" if eta is not None else "")
+    if eta is None:
+        return _("{name}: epoch {done} of {total}").format(name=name, done=job.epochs_done, total=job.epochs_total)
+    return _("{name}: epoch {done} of {total}, about {time} left").format(
+        name=name, done=job.epochs_done, total=job.epochs_total, time=duration(eta))
 
 
 def _follow(name: str) -> None:
@@ -154,11 +153,11 @@ def sidebar_jobs() -> None:
         if not now:
             return
         with st.container(border=True, key="sidebar_jobs"):
-            st.markdown(":material/model_training: **Training now**")
+            st.markdown(":material/model_training: **" + _("Training now") + "**")
             for job in now:
                 st.markdown(job_line(job))
                 if st.session_state.get(RUN_KEY) != job.name:  # (the picker above names the shown one)
-                    st.button(f"Show {plain(job.name)}", key=f"follow_{job.name}", on_click=_follow,
+                    st.button(_("Show {name}").format(name=plain(job.name)), key=f"follow_{job.name}", on_click=_follow,
                               args=(job.name,), icon=":material/visibility:")
 
     box()
@@ -167,7 +166,7 @@ def sidebar_jobs() -> None:
 def _options(chosen: str | None) -> tuple[list[str], dict[str, Run], str | None]:
     """(run names to offer, the runs by name, the chosen run's pending state). A chosen run that
     was launched but has no configuration yet stays on offer, first."""
-    all_runs = runs()
+    all_runs = list_runs()
     by_name = {run.name: run for run in all_runs}
     names = list(by_name)
     pending = pending_state(chosen) if chosen is not None and chosen not in by_name else None
@@ -191,17 +190,17 @@ def sidebar_run_picker() -> Run | None:
     names, by_name, pending = _options(chosen)
     if not names:
         st.session_state.pop(RUN_KEY, None)
-        st.sidebar.info(f"No runs yet in {checkpoints_root()}.")
+        st.sidebar.info(_("No runs yet in {folder}.").format(folder=checkpoints_root()))
         return None
     if chosen not in names:
         if chosen is not None:
-            st.sidebar.warning(f"Run {plain(chosen)} is gone.")
+            st.sidebar.warning(_("Run {name} is gone.").format(name=plain(chosen)))
         st.session_state[RUN_KEY] = default_run_name(names)
-    name = st.sidebar.selectbox("Run", names, key=RUN_KEY)
+    name = st.sidebar.selectbox(_("Run"), names, key=RUN_KEY)
     if st.query_params.get(RUN_KEY) != name:
         st.query_params[RUN_KEY] = name
     if name not in by_name:
-        st.sidebar.caption(PENDING_NOTES[pending or "empty"])
+        st.sidebar.caption(_(PENDING_NOTES[pending or "empty"]))
         return Run(checkpoints_root() / name)
     run = by_name[name]
     st.sidebar.caption(describe(run))
@@ -217,10 +216,10 @@ def averaged_choice(run: Run | None) -> None:
     except RunError:
         averaging = False
     if averaging:
-        st.sidebar.toggle("Weight-averaged generator", key=AVERAGED_KEY,
-                          help="Samples come from the average of the generator's weights over "
-                               "the last ~25 epochs (kept at the saved epochs); the grids on "
-                               "Training evolution and Compare stay the raw generator's.")
+        st.sidebar.toggle(_("Weight-averaged generator"), key=AVERAGED_KEY,
+                          help=_("Samples come from the average of the generator's weights over "
+                                 "the last ~25 epochs (kept at the saved epochs); the grids on "
+                                 "Training evolution and Compare stay the raw generator's."))
     elif AVERAGED_KEY in st.session_state:
         st.session_state[AVERAGED_KEY] = False
 
@@ -248,13 +247,11 @@ def current_run() -> Run | None:
     name = st.session_state.get(RUN_KEY)
     names, by_name, pending = _options(name)
     if pending:
-        st.info(f"Run {plain(name)}: {PENDING_NOTES[pending]}")
+        st.info(_("Run {name}: {note}").format(name=plain(name), note=_(PENDING_NOTES[pending])))
         return None
     if not names:
-        st.info(
-            f"No runs yet in {checkpoints_root()}. Train one on the Train page, or with "
-            "`python -m cgan.train --out checkpoints/NAME`."
-        )
+        st.info(_("No runs yet in {folder}. Train one on the Train page, or with {command}.").format(
+            folder=checkpoints_root(), command="`python -m cgan.train --out checkpoints/NAME`"))
         return None
     if name not in by_name:
         name = default_run_name(names)
@@ -266,16 +263,13 @@ def require_epochs(run: Run, with_weights: bool = False) -> list[int]:
     found = weight_epochs(run) if with_weights else epochs(run)
     if not found:
         if not epochs(run):
-            st.info(
-                f"Run {plain(run.name)} has no finished epoch yet. Its first epoch appears here as soon "
-                "as it is done."
-            )
+            st.info(_("Run {name} has no finished epoch yet. Its first epoch appears here as soon as "
+                      "it is done.").format(name=plain(run.name)))
         else:
-            st.warning(
-                f"Run {plain(run.name)} has no generator weights on disk, so it cannot draw digits."
-            )
+            st.warning(_("Run {name} has no generator weights on disk, so it cannot draw digits.").format(
+                name=plain(run.name)))
     return found
 
 
 def runs_of_model(model: str) -> list[Run]:
-    return [run for run in runs() if run_model(run) == model]
+    return [run for run in list_runs() if run_model(run) == model]

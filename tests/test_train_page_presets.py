@@ -84,7 +84,7 @@ def test_discriminator_wins_started_from_the_page_is_named_while_it_trains_and_a
     assert (config["lr"], config["beta1"], config["limit"], config["ema"]) == (wanted.lr, 0.9, 10_000, 0.999)
     shown = [n for n in page.warning if "discriminator is winning" in n.value]
     assert shown and shown[0].value.startswith("**Epoch "), notes(page)  # a warning while it trains
-    assert any("beta1 0.9" in c.value and "weight average 0.999" in c.value for c in page.caption)
+    assert any("beta1 0.9" in c.value and "Weight average 0.999" in c.value for c in page.caption)
 
     press(page, "train_stop_d-wins")
     page = watch(page, lambda p: jobs.get_job("d-wins", root).state == "stopped", timeout=120)
