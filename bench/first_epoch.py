@@ -33,7 +33,8 @@ marks = [("start", time.perf_counter())]
 import torch
 marks.append(("import torch", time.perf_counter()))
 from cgan.data import load_mnist, to_unit_range
-from cgan.train import TrainConfig, Trainer
+from cgan.config import TrainConfig
+from cgan.training.trainer import Trainer
 marks.append(("import the trainer", time.perf_counter()))
 mnist = load_mnist()
 images, labels = mnist.train_images[:10_000], mnist.train_labels[:10_000]

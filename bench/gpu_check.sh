@@ -48,7 +48,8 @@ echo "== 3. cDCGAN epoch with bf16 autocast + channels-last (experiment, not the
 import statistics, sys, time
 import torch
 from cgan.data import load_mnist, to_unit_range
-from cgan.train import TrainConfig, Trainer, configure_torch
+from cgan.config import TrainConfig
+from cgan.training.trainer import Trainer, configure_torch
 configure_torch()
 device = torch.device(sys.argv[1])
 limit = int(sys.argv[3]) if len(sys.argv) > 3 else None

@@ -6,7 +6,7 @@
 Both train the same model at the report's settings on all 60,000 images. The reference is the
 port most tutorials write: torchvision's MNIST dataset with ToTensor + Normalize transforms, a
 shuffling DataLoader, fresh noise and one-hot labels per batch on the host, and the losses read
-back with ``.item()`` every iteration. Ours is cgan.train.Trainer (data on the device, pre-drawn
+back with ``.item()`` every iteration. Ours is cgan.training.trainer.Trainer (data on the device, pre-drawn
 epoch plan, the hand-written CPU iteration, measured thread count, CUDA graph on GPUs). Prints
 the machine, both figures and their ratio, each the median of the epochs after the first (which
 pays for warm-up). On a CPU it then times ours again beside a busy process it starts itself (one
@@ -29,7 +29,8 @@ import torch
 from cgan.cli import OneLineParser
 from cgan.data import MnistError, load_mnist, to_unit_range, write_idx_dir
 from cgan.models import NOISE_DIM, get_model
-from cgan.train import TrainConfig, Trainer, configure_torch
+from cgan.config import TrainConfig, option_named
+from cgan.training.trainer import Trainer, configure_torch
 
 
 def cpu_name() -> str:
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     device = parser.device(args.device)
     config = TrainConfig.for_model(args.model, width=args.width, limit=args.limit)
     for field, message in config.problems().items():
-        parser.error(f"--{field.replace('_', '-')} {getattr(config, field)}: {message}")
+        parser.error(f"{option_named(field).flag} {getattr(config, field)}: {message}")
     try:
         mnist = load_mnist()
     except MnistError as exc:

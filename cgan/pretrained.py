@@ -27,7 +27,9 @@ from cgan.data import MnistError
 from cgan.keep import parse_keep
 from cgan.messages import one_line
 from cgan.runs import Run, RunError, checkpoints_root
-from cgan.train import TrainConfig, check_out, train
+from cgan.config import TrainConfig
+from cgan.training.cli import check_out
+from cgan.training.loop import train
 
 SHIPPED = {
     "cgan-report": TrainConfig.for_model("cgan", seed=0, metrics_every=1, ema=0.9999),

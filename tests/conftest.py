@@ -95,7 +95,8 @@ def make_run(path: Path, model: str = "cgan", **overrides) -> Run:
     import torch
 
     from cgan.runs import Run
-    from cgan.train import TrainConfig, train
+    from cgan.config import TrainConfig
+    from cgan.training.loop import train
 
     config = TrainConfig.for_model(model, **overrides)
     run = Run(path)

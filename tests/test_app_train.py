@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import as_shown, wait_until
 from cgan import jobs
 from cgan.runs import Run
-from cgan.train import EXIT_STOPPED
+from cgan.training.cli import EXIT_STOPPED
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "app" / "views" / "train.py"

@@ -492,7 +492,8 @@ def test_start_on_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(small_
 
 
 def test_a_failed_trainer_status_message_is_one_line(tmp_path):
-    from cgan.train import StopFlag, TrainConfig, train
+    from cgan.config import TrainConfig
+    from cgan.training.loop import StopFlag, train
 
     run = Run(tmp_path / "run")
 

@@ -15,7 +15,7 @@ import pytest
 
 from cgan import jobs
 from cgan.runs import EpochRecord, Run
-from cgan.train import EXIT_STOPPED
+from cgan.training.cli import EXIT_STOPPED
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +203,7 @@ def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
 
 
 def test_the_command_is_one_the_trainer_accepts(tmp_path):
-    from cgan.train import build_parser, config_from_args
+    from cgan.training.cli import build_parser, config_from_args
 
     cgan = quick("a").arguments(tmp_path / "a")
     assert cgan == [

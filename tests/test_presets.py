@@ -11,7 +11,8 @@ from cgan.limits import TRAIN_IMAGES
 from cgan.presets import LECTURE, PRESETS, RECIPE, REPORT, choices, preset
 from cgan.runs import Run
 from cgan.symptoms import diagnose, mean_diversity
-from cgan.train import TrainConfig, train
+from cgan.config import TrainConfig
+from cgan.training.loop import train
 
 
 def test_every_preset_is_a_valid_short_run_with_one_sentence():

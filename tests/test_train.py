@@ -24,7 +24,8 @@ from cgan.limits import MAX_SEED, TRAIN_IMAGES
 from cgan.keep import parse_keep
 from cgan.runs import Run
 from cgan.sampling import fixed_grid_inputs, generate
-from cgan.train import TrainConfig, main
+from cgan.config import TrainConfig
+from cgan.train import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCH_LINE = re.compile(

@@ -1,5 +1,6 @@
-"""The CPU fast path (cgan.mlp_step) does the report's arithmetic; the thread tuner (cgan.threads)
-keeps the faster thread count, measures again when conditions change, and never changes a run."""
+"""The CPU fast path (cgan.training.mlp_step) does the report's arithmetic; the thread tuner
+(cgan.training.threads) keeps the faster thread count, measures again when conditions change, and
+never changes a run."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import time
 import torch
 
 from cgan import threads
+from cgan.config import TrainConfig
 from cgan.data import load_mnist, to_unit_range
-from cgan.train import TrainConfig, Trainer, configure_torch
+from cgan.training import threads as tuning
+from cgan.training.trainer import Trainer, configure_torch
 from tests.test_train import ROOT, cli_env
 
 
@@ -52,10 +55,11 @@ def test_fast_path_matches_the_plain_autograd_reference():
 SAME_BITS = """
 import torch
 from cgan.data import load_mnist, to_unit_range
-from cgan.train import TrainConfig, Trainer, configure_torch
-from cgan import threads
+from cgan.config import TrainConfig
+from cgan.training.threads import thread_count_free_arithmetic
+from cgan.training.trainer import Trainer, configure_torch
 configure_torch()
-assert threads.thread_count_free_arithmetic()
+assert thread_count_free_arithmetic()
 m = load_mnist()
 config = TrainConfig.for_model("cgan", limit=1500)
 results = []
@@ -100,7 +104,7 @@ class Workload:
 def test_tuner_keeps_the_faster_count_and_falls_back_when_contended():
     before = torch.get_num_threads()
     try:
-        tuner = threads.ThreadTuner(candidates=[1, 2])
+        tuner = tuning.ThreadTuner(candidates=[1, 2])
         work = Workload()
         tuner.run_epoch(400, work)
         assert work.done == list(range(400))  # every iteration ran once, in order
@@ -119,7 +123,7 @@ def test_tuner_keeps_the_faster_count_and_falls_back_when_contended():
         assert elapsed < 1.3 * 400 * tuner.per_iteration[1], (elapsed, tuner.per_iteration)
         # Quiet again: the next measurement returns to two threads.
         work.contended = False
-        for _ in range(threads.RECHECK_EPOCHS + 1):
+        for _ in range(tuning.RECHECK_EPOCHS + 1):
             tuner.run_epoch(200, work)
         assert tuner.threads == 2
     finally:
@@ -152,7 +156,7 @@ def test_kept_epochs_keep_the_discriminator_too(tmp_path):
 def test_weight_averaging_is_saved_and_resumes_bit_for_bit(tmp_path):
     from tests.conftest import make_run
 
-    from cgan.train import train
+    from cgan.training.loop import train
 
     settings = dict(limit=300, batch_size=100, seed=4, ema=0.9)
     whole = make_run(tmp_path / "whole", epochs=3, **settings)
