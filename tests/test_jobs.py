@@ -14,8 +14,12 @@ from pathlib import Path
 import pytest
 
 from cgan import jobs
+from cgan.config import TrainConfig
+from cgan.jobs import local, settings
+from cgan.limits import MIN_QUALITY_SAMPLES, QUALITY_SAMPLES
+from cgan.processes import process_start_time
 from cgan.runs import EpochRecord, Run
-from cgan.training.cli import EXIT_STOPPED
+from cgan.train import EXIT_STOPPED
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +30,7 @@ def settled(name: str, root: Path) -> jobs.Job:
     launched it, once the process has ended, a moment after the run says how it ended)."""
     def ended():
         job = jobs.get_job(name, root)
-        ours = job is not None and job.pid in jobs._children
+        ours = job is not None and job.pid in local._children
         return job and not job.active and (job.returncode is not None or not ours) and job
     return wait_until(ended, message=f"{name} to end")
 
@@ -132,7 +136,7 @@ def test_a_killed_job_is_interrupted_and_resume_completes_it(root, monkeypatch):
     assert Run(root / "killed").status()["state"] == "running"  # the trainer never said otherwise
 
     # A later app process (no exit status known) sees the same from disk alone.
-    monkeypatch.setattr(jobs, "_children", {})
+    monkeypatch.setattr(local, "_children", {})
     job = jobs.get_job("killed", root)
     assert job.returncode is None
     assert job.state == "interrupted" and job.resumable
@@ -190,27 +194,31 @@ def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
     ghost.path.mkdir()
     ghost.write_status("running", pid=os.getpid(), pid_started="1", epochs_total=3, device="cpu")
     assert jobs.get_job("ghost", root).state == "interrupted"
-    assert jobs.process_start_time(os.getpid()) is not None
+    assert process_start_time(os.getpid()) is not None
 
     # An exited child nobody has waited for yet is a zombie: dead, though its pid still exists.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         wait_until(lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
                  timeout=30, message="a zombie")
-        assert jobs.process_start_time(child.pid) is None
+        assert process_start_time(child.pid) is None
     finally:
         child.wait()
 
 
 def test_the_command_is_one_the_trainer_accepts(tmp_path):
-    from cgan.training.cli import build_parser, config_from_args
+    from cgan.train import build_parser, config_from_args
 
     cgan = quick("a").arguments(tmp_path / "a")
+    # The configuration's own flags (those that differ from the model's defaults), then the job's.
     assert cgan == [
-        "--model", "cgan", "--epochs", "2", "--batch-size", "50", "--lr", "0.001", "--seed", "0",
-        "--device", "cpu", "--limit", "500", "--out", str(tmp_path / "a"),
+        "--model", "cgan", "--epochs", "2", "--batch-size", "50", "--limit", "500",
+        "--device", "cpu", "--out", str(tmp_path / "a"),
     ]
     cdcgan = jobs.JobRequest(name="b", model="cdcgan", epochs=3, batch_size=100, lr=2e-4, width=0.25)
+    assert cdcgan.arguments(tmp_path / "b")[:6] == ["--model", "cdcgan", "--epochs", "3", "--width", "0.25"]
+    # The same request from a TrainConfig: the form's way.
+    assert jobs.JobRequest("b", TrainConfig.for_model("cdcgan", epochs=3, batch_size=100, width=0.25)) == cdcgan
     for arguments, expected in [(cgan, dict(model="cgan", limit=500, width=1.0)),
                                 (cdcgan.arguments(tmp_path / "b"), dict(model="cdcgan", limit=None, width=0.25))]:
         parser = build_parser()
@@ -282,7 +290,8 @@ def test_quality_is_measured_at_most_a_fifth_of_the_training_time():
     assert jobs.measure_every("cdcgan", 10_000) == 1
     # The trainer is told: the request's arguments carry it.
     request = quick("q", metrics_every=jobs.measure_every("cgan", 500))
-    assert request.arguments(Path("/x/q"))[-4:-2] == ["--metrics-every", "434"]
+    arguments = request.arguments(Path("/x/q"))
+    assert arguments[arguments.index("--metrics-every") + 1] == "434"
 
 
 def test_a_short_run_measures_on_fewer_samples_so_its_curves_grow_while_it_trains():
@@ -295,14 +304,14 @@ def test_a_short_run_measures_on_fewer_samples_so_its_curves_grow_while_it_train
         plan = jobs.measure_plan(model, images, width, epochs)
         request = quick("q", model=model, epochs=epochs, limit=images, width=width,
                         metrics_every=plan.every, metrics_samples=plan.per_digit)
-        training = jobs.estimated_seconds(dataclasses.replace(request, metrics_every=0))
-        measuring = jobs.estimated_seconds(request) - training
+        training = jobs.estimated_seconds(dataclasses.replace(request.config, metrics_every=0))
+        measuring = jobs.estimated_seconds(request.config) - training
         one = measuring / (epochs / plan.every + 1)  # estimated_seconds counts one after the last
         assert measuring - one <= 0.2 * training + 1e-9  # at most a fifth of the training time
         points = len(range(plan.every, epochs + 1, plan.every)) + (epochs % plan.every != 0)
         assert points >= min(jobs.LIVE_POINTS - 1, epochs), (model, images, epochs, plan)
-        assert request.config().problems() == {}
-        assert jobs.MIN_QUALITY_SAMPLES <= plan.per_digit <= jobs.QUALITY_SAMPLES
+        assert request.config.problems() == {}
+        assert MIN_QUALITY_SAMPLES <= plan.per_digit <= QUALITY_SAMPLES
     # The lecture's run (30 epochs of 30,000 images): a point after every epoch, on 100 samples.
     assert jobs.measure_plan("cgan", 30_000, 1.0, 30) == jobs.MeasurePlan(every=1, per_digit=100)
     assert jobs.measure_plan("cgan", 60_000, 1.0, 15) == jobs.MeasurePlan(every=1, per_digit=250)
@@ -310,7 +319,7 @@ def test_a_short_run_measures_on_fewer_samples_so_its_curves_grow_while_it_train
     assert jobs.measure_plan("cgan", 60_000, 1.0, 200) == jobs.MeasurePlan(every=4, per_digit=1000)
     # The trainer is told: --metrics-samples only when it is not the full size.
     request = quick("q", metrics_every=3, metrics_samples=100)
-    assert request.arguments(Path("/x/q"))[-6:-2] == ["--metrics-every", "3", "--metrics-samples", "100"]
+    assert request.arguments(Path("/x/q"))[-8:-4] == ["--metrics-every", "3", "--metrics-samples", "100"]
     assert "--metrics-samples" not in quick("q", metrics_every=3).arguments(Path("/x/q"))
 
 
@@ -323,7 +332,7 @@ def test_starts_beyond_the_limit_queue_in_order_and_start_as_slots_free(root, mo
     assert (second.state, second.place, third.state, third.place) == ("queued", 1, "queued", 2)
     assert third.starts_in >= second.starts_in + second.estimated_seconds - 1e-6
     # The queue lives in the runs: a new app process (no memory of these starts) sees it.
-    monkeypatch.setattr(jobs, "_children", {})
+    monkeypatch.setattr(local, "_children", {})
     listed = {job.name: job for job in jobs.list_jobs(root)}
     assert (listed["second"].place, listed["third"].place) == (1, 2)
     assert Run(root / "second").state() == "queued"
@@ -377,3 +386,59 @@ def test_adam_beta1_and_the_weight_average_reach_the_trainer(tmp_path):
     assert job.state == "finished", job.message
     config = job.run.config()
     assert (config["beta1"], config["ema"]) == (0.3, 0.99)
+
+
+def test_a_problem_keeps_its_label_and_template_for_translation(tmp_path):
+    (tmp_path / "taken").mkdir()
+    problems = jobs.JobRequest(name="b", epochs=0, device="tpu").problems(tmp_path, ["cpu"])
+    epochs = problems["epochs"]
+    assert epochs == "Epochs: must be a whole number from 1 to 100,000."
+    assert (epochs.label, epochs.problem.template) == ("Epochs", "must be a whole number from {low} to {high}")
+    assert jobs.SENTENCE.format(label=epochs.label, problem=epochs.problem.template.format(
+        **epochs.problem.values)) == epochs
+    assert problems["device"] == "Device: tpu is not available here."
+    assert problems["device"].problem.values == {"device": "tpu"}
+    taken = jobs.JobRequest(name="taken", epochs=1).problems(tmp_path, ["cpu"])["name"]
+    assert taken == "A run named taken already exists: choose another name." and taken.label is None
+    bad = jobs.JobRequest(name="a/b").problems(tmp_path, ["cpu"])["name"]
+    assert bad.startswith("Run name: 1-64 letters") and bad.label == "Run name"
+    with pytest.raises(jobs.JobError) as refused:
+        jobs.start(jobs.JobRequest(name="b", epochs=0), root=tmp_path, devices=["cpu"])
+    assert refused.value.problem == epochs and refused.value.problem.label == "Epochs"
+
+
+def test_one_duration_format_and_one_time_left():
+    assert [jobs.duration(s) for s in (0, 40, 59.6, 185, 3599, 4800)] == [
+        "0 s", "40 s", "1 min 00 s", "3 min 05 s", "59 min 59 s", "1 h 20 min"]
+    chinese = {"{seconds} s": "{seconds} 秒", "{minutes} min {seconds} s": "{minutes} 分 {seconds} 秒"}
+    assert jobs.duration(185, lambda text: chinese.get(text, text)) == "3 分 05 秒"
+    record = lambda epoch, wall, at: EpochRecord(epoch, 1.0, 1.0, wall, wall, at)  # noqa: E731
+    history = [record(1, 9.0, 500), record(2, 3.0, 1003), record(3, 3.0, 1006)]
+    job = jobs.Job(Run("/nowhere/eta"), state="running", epochs_total=10, started_at=1000.0, history=history)
+    assert job.eta_seconds(now=1008) == jobs.seconds_left(history, 10, 1000.0, now=1008) == 7 * 3.0 - 2
+    assert jobs.seconds_left([], 10, 1000.0) is None
+
+
+def test_a_launched_runs_configuration_reads_from_its_arguments(tmp_path):
+    request = jobs.JobRequest(name="w", model="cdcgan", epochs=3, limit=600, width=0.5, ema=0.99)
+    run = Run(tmp_path / "w")
+    run.path.mkdir()
+    run.write_status("queued", arguments=request.arguments(run.path), device="cpu", queued_at=1.0)
+    assert jobs.get_job("w", tmp_path).config() == request.config
+    assert jobs.config_of_arguments(["--resume", "--out", str(run.path), "--device", "cpu"]) is None
+    assert jobs.config_of_arguments(["--epochs", "many"]) is None
+    assert jobs.config_of_arguments(["--model", "gpt"]) is None
+
+
+def test_one_backend_object_says_what_differs(monkeypatch):
+    monkeypatch.delenv("CGAN_JOBS_BACKEND", raising=False)
+    monkeypatch.setenv("CGAN_MAX_JOBS", "3")
+    assert type(settings.backend()).__name__ == "LocalBackend"
+    assert settings.backend().capacity(None) == 3 and settings.backend().capacity(2) == 2
+    monkeypatch.setenv("CGAN_JOBS_BACKEND", "ray")
+    ray = settings.backend()
+    assert (ray.name, ray.capacity(2), jobs.available_devices()) == ("ray", None, ["cpu", "cuda"])
+    monkeypatch.setenv("CGAN_JOBS_BACKEND", "slurm")
+    assert settings.reading_backend().name == "local"  # reading shows the run folders meanwhile
+    with pytest.raises(jobs.JobError, match="CGAN_JOBS_BACKEND=slurm"):
+        settings.backend()
