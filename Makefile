@@ -1,6 +1,6 @@
 # make run  : set up .venv (idempotent) and open the app (make run PORT=8600: another port;
 #             make run NETWORK=1: the lecture hall's network too)
-# make test : set up .venv with the test packages, run ruff and every test
+# make test : set up .venv with the test packages, run ruff and every test (and name the 15 slowest)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -44,7 +44,7 @@ run: $(STAMP)
 	$(PY) -m app --port $(PORT) $(if $(NETWORK),--network)
 
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check .
