@@ -1,9 +1,12 @@
 """The run directory: the one contract between the trainer, the app, the jobs and the metrics.
 
-This module defines ``checkpoints/<run>/`` and does all reading and writing of its files (cgan.jobs
-only reserves the folder, points the trainer's output at ``train.log`` and deletes whole runs)::
+This module defines ``checkpoints/<run>/`` and, with the modules it builds on (cgan.run_folder:
+the paths, status.json, the trainer lock; cgan.history: history.jsonl; cgan.files: safe reads and
+atomic writes), does all reading and writing of its files (cgan.jobs only reserves the folder,
+points the trainer's output at ``train.log`` and deletes whole runs)::
 
-    config.json                  the training configuration (JSON object); a resume may raise
+    config.json                  the training configuration (JSON object, "format": 2; format 1
+                                 has no "format" key, see cgan.config); a resume may raise
                                  "epochs", and a slimmed (shipped) run carries a "slimmed" note:
                                  {"weights_kept", "weights_dtype", "resume_state"}
     history.jsonl                one JSON object per completed epoch, in order:
@@ -35,6 +38,9 @@ only reserves the folder, points the trainer's output at ``train.log`` and delet
                                  trainer from a dead one without trusting pids
     .stop_requested              the time a stop was asked for (cgan.jobs), until the next start
     .history.lock                taken while history.jsonl is rewritten (trainer and metrics)
+
+A folder is a run when its config.json is a file (``Run.exists()``); a launch whose trainer has
+not written it yet holds a status.json only (``Run.launched()`` covers both).
 
 A run's state, for every reader (``Run.state()``): "running" while a trainer holds the lock (or a
 launched trainer is still starting), else what status.json says: "finished", "stopped",
