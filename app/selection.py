@@ -91,16 +91,6 @@ def describe(run: Run) -> str:
         model=name, n=done)
 
 
-def duration(seconds: float) -> str:
-    """A time a student reads at a glance: "40 s", "3 min 05 s", "1 h 20 min"."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return _("{seconds} s").format(seconds=seconds)
-    if seconds < 3600:
-        return _("{minutes} min {seconds} s").format(minutes=seconds // 60, seconds=f"{seconds % 60:02d}")
-    return _("{hours} h {minutes} min").format(hours=seconds // 3600, minutes=f"{seconds % 3600 // 60:02d}")
-
-
 def jobs_now() -> list[jobs.Job]:
     """The jobs training, starting or queued now, newest first; a damaged run is left out."""
     try:
@@ -122,7 +112,7 @@ def job_line(job: jobs.Job) -> str:
     if eta is None:
         return _("{name}: epoch {done} of {total}").format(name=name, done=job.epochs_done, total=job.epochs_total)
     return _("{name}: epoch {done} of {total}, about {time} left").format(
-        name=name, done=job.epochs_done, total=job.epochs_total, time=duration(eta))
+        name=name, done=job.epochs_done, total=job.epochs_total, time=jobs.duration(eta, _))
 
 
 def _follow(name: str) -> None:

@@ -34,10 +34,10 @@ with common.page_errors():
     limit, per_session = jobs.max_jobs(), jobs.max_jobs_per_session()
     at_most = ngettext("At most {n} job at a time", "At most {n} jobs at a time", limit).format(n=limit)
     if per_session:
-        st.caption(_("{at_most}; more wait in a queue and start in order as jobs end (CGAN_MAX_JOBS; "
-                     "{per_session} per session, CGAN_MAX_JOBS_PER_SESSION).").format(
+        st.caption(_("{at_most}; more wait in a queue and start in order as jobs end (`CGAN_MAX_JOBS`; "
+                     "{per_session} per session, `CGAN_MAX_JOBS_PER_SESSION`).").format(
                          at_most=at_most, per_session=per_session))
     else:
-        st.caption(_("{at_most}; more wait in a queue and start in order as jobs end (CGAN_MAX_JOBS, "
-                     "CGAN_MAX_JOBS_PER_SESSION).").format(at_most=at_most))
+        st.caption(_("{at_most}; more wait in a queue and start in order as jobs end (`CGAN_MAX_JOBS`, "
+                     "`CGAN_MAX_JOBS_PER_SESSION`).").format(at_most=at_most))
     st.fragment(run_every=REFRESH_SECONDS if running else None)(jobs_list)(seen)

@@ -3,8 +3,8 @@ fill it (cgan.presets), and Start, which checks the request and launches it (cga
 
 Each field is an option of cgan.config.TrainConfig: its label, help, bounds, default and check
 come from the option's declaration; FIELDS only says which options the form shows, in which
-order and with which control. A run started here measures its quality as it trains (see
-`with_quality_plan`).
+order and with which control. A run started here measures its quality as it trains
+(cgan.jobs.quality_plan).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import streamlit as st
 
 from app import access, common
 from app.i18n import N_, _
-from app.text import plain
+from app.text import code, plain
 from app.views.train_jobs import SCROLL_KEY, STARTED_KEY, measure_text, session_id
 from cgan import jobs
 from cgan.config import Option, Problem, TrainConfig, option_named
@@ -120,9 +120,11 @@ def said(problem: Problem) -> str:
     return _(problem.template).format(**{key: plain(value) for key, value in problem.values.items()})
 
 
-def beside(option: Option, message: str) -> str:
-    """A message shown under the field of `option`: "Label: message."."""
-    return _("{label}: {message}.").format(label=_(option.label), message=message)
+def beside(label: str | None, problem: Problem) -> str:
+    """The line shown under a field: "Label: problem." (or the problem alone, a whole sentence)."""
+    if not label:
+        return said(problem)
+    return _(jobs.SENTENCE).format(label=_(label), problem=said(problem))
 
 
 def form_config(model: str) -> tuple[TrainConfig | None, dict[str, str]]:
@@ -136,50 +138,25 @@ def form_config(model: str) -> tuple[TrainConfig | None, dict[str, str]]:
         elif field.text:
             values[field.name] = number(raw)
             if values[field.name] is None:
-                missing[field.name] = beside(option, _("{problem} (e.g. {value})").format(
-                    problem=said(option.problem(math.nan, family)), value=f"{getattr(family, field.name):g}"))
+                found = option.problem(math.nan, family)
+                missing[field.name] = beside(option.label, Problem(
+                    N_("{problem} (e.g. {value})"), problem=said(found), value=f"{getattr(family, field.name):g}"))
         elif raw is not None or option.optional:
             values[field.name] = raw
         elif option.kind is int:
-            missing[field.name] = beside(option, _("a whole number is needed"))
+            missing[field.name] = beside(option.label, Problem(N_("a whole number is needed")))
         else:
-            missing[field.name] = beside(option, _("a number is needed (the report: {value})").format(
-                value=f"{getattr(family, field.name):g}"))
+            missing[field.name] = beside(option.label, Problem(N_("a number is needed (the report: {value})"),
+                                                               value=f"{getattr(family, field.name):g}"))
     if missing:
         return None, missing
     return dataclasses.replace(family, **values), {}
 
 
-def with_quality_plan(config: TrainConfig) -> TrainConfig:
-    """A run started here measures its quality as it trains, as often as costs at most a fifth of
-    its training time (on fewer samples when a short run could not show its curves grow)."""
-    plan = jobs.measure_plan(config.model, config.limit or TRAIN_IMAGES, config.width, config.epochs)
-    return dataclasses.replace(config, metrics_every=plan.every, metrics_samples=plan.per_digit)
-
-
-def job_request(name: str, device: str, config: TrainConfig) -> jobs.JobRequest:
-    fields = {f.name for f in dataclasses.fields(jobs.JobRequest)}
-    if "config" in fields:
-        return jobs.JobRequest(name=name, device=device, config=config)
-    given = {key: value for key, value in dataclasses.asdict(config).items() if key in fields}
-    return jobs.JobRequest(name=name, device=device, **given)
-
-
-def problems(request: jobs.JobRequest, config: TrainConfig) -> dict[str, str]:
-    """Field -> the line shown under it: the schema's checks in the session's language, then what
-    only a job adds (a free run name, a device this machine has)."""
-    found = {name: beside(option_named(name), said(problem)) for name, problem in config.problems().items()}
-    for name, message in request.problems().items():
-        if name in found:
-            continue
-        problem, label = getattr(message, "problem", None), getattr(message, "label", None)
-        if problem is None:
-            found[name] = plain(message)
-        elif label:
-            found[name] = _("{label}: {message}.").format(label=_(label), message=said(problem))
-        else:
-            found[name] = said(problem)
-    return found
+def problems(request: jobs.JobRequest) -> dict[str, str]:
+    """Field -> the line shown under it, in the session's language: the schema's checks, then
+    what only a job adds (a free run name, a device this machine has)."""
+    return {name: beside(found.label, found.problem) for name, found in request.problems().items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,19 +177,20 @@ def start_from_form() -> None:
     state = st.session_state
     config, found = form_config(state[MODEL_KEY])
     if config is not None:
-        config = with_quality_plan(config)
-        device = state.get(DEVICE_KEY) or "cpu"
-        if is_repeat((config, device)):
+        # A run started here measures its quality as it trains (cgan.jobs.quality_plan).
+        request = jobs.JobRequest((state.get(NAME_KEY) or "").strip(), config, state.get(DEVICE_KEY) or "cpu")
+        request = request.with_quality_plan()
+        settings = (request.config, request.device)
+        if is_repeat(settings):
             return  # already started: the banner at the top says so, once
-        request = job_request((state.get(NAME_KEY) or "").strip(), device, config)
-        found = problems(request, config)
+        found = problems(request)
         if not found:
             try:
                 job = jobs.start(request, session=session_id())
             except jobs.JobError as exc:
                 found = {exc.field or "start": plain(exc)}
             else:
-                state[LAST_PRESS_KEY] = (time.time(), (config, device))
+                state[LAST_PRESS_KEY] = (time.time(), settings)
                 state[STARTED_KEY] = job.name
                 state[common.RUN_KEY] = job.name  # every page follows it from now on
                 state[SCROLL_KEY] = True
@@ -267,10 +245,10 @@ def quality_caption(model: str) -> str:
     config, _missing = form_config(model)
     if config is None or {"epochs", "limit", "width"} & set(config.problems()):
         return ""
-    plan = with_quality_plan(config)
+    plan = jobs.quality_plan(config)
     images = config.limit or TRAIN_IMAGES
     return _("{measured} (for {images} images: at most a fifth of the training time).").format(
-        measured=measure_text(plan.metrics_every, config.epochs, plan.metrics_samples), images=f"{images:,}")
+        measured=measure_text(plan.every, config.epochs, plan.per_digit), images=f"{images:,}")
 
 
 def preset_picker() -> None:
@@ -360,12 +338,12 @@ def start_form(devices: list[str]) -> None:
             with slot:
                 show_field(field, model, family)
         with slots[len(boxes)]:
-            st.selectbox(_("Device"), devices, key=DEVICE_KEY)
+            st.selectbox(_("Device"), devices, key=DEVICE_KEY, format_func=str.upper)
             field_error("device")
         name, average = st.columns(2, vertical_alignment="bottom")
         with name:
             st.text_input(_("Run name"), key=NAME_KEY, max_chars=64,
-                          help=_("The run's folder under {folder}.").format(folder=checkpoints_root()))
+                          help=_("The run's folder under {folder}.").format(folder=code(checkpoints_root())))
             field_error("name")
         with average:
             for field in switches:

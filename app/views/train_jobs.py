@@ -1,13 +1,13 @@
 """The Train page's job list: each run's state, progress, losses and output, and its controls
 (stop, resume, cancel, delete, show on all pages), plus the banner for the run this session started.
 
-A job's configuration is read through the schema (cgan.config): from its config.json, or, while
-its trainer has not written that yet, from the arguments it was launched with.
+A job's configuration is read through the schema (Job.config: its config.json, or, while its
+trainer has not written that yet, the arguments it was launched with) and described with the
+options' labels.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import uuid
 
@@ -16,13 +16,12 @@ import streamlit as st
 
 from app import access, common, plots
 from app.i18n import N_, _
-from app.selection import duration
 from app.text import plain
 from app.widgets import symptom_notes
 from cgan import jobs
-from cgan.config import OPTIONS, Option, TrainConfig, add_arguments
+from cgan.config import OPTIONS, Option, TrainConfig
 from cgan.limits import QUALITY_SAMPLES, TRAIN_IMAGES
-from cgan.runs import RunError, checkpoints_root
+from cgan.runs import checkpoints_root
 
 TOAST_KEY = "train_toast"  # (text, icon) to show once as a toast on the next run
 STARTED_KEY = "train_started"  # the run this session started last: its banner at the top
@@ -87,35 +86,13 @@ def measure_text(every: int, epochs: int | None = None, per_digit: int = QUALITY
 # What a job trains
 
 
-def job_config(job: jobs.Job) -> TrainConfig | None:
-    """The job's configuration: its run's config.json, or the arguments it was launched with;
-    None when neither can be read."""
-    try:
-        return TrainConfig.from_json(job.run.config())
-    except RunError:
-        pass
-    except (TypeError, ValueError):
-        return None
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    add_arguments(parser)
-    try:
-        given, _rest = parser.parse_known_args([str(a) for a in job.arguments])
-    except (argparse.ArgumentError, SystemExit):
-        return None
-    explicit = TrainConfig.explicit(given)
-    try:
-        return TrainConfig.for_model(explicit.pop("model", "cgan"), **explicit)
-    except (TypeError, ValueError):
-        return None
-
-
 def option_text(option: Option, value) -> str:
     return f"{_(option.label)} {value:g}" if isinstance(value, float) else f"{_(option.label)} {value}"
 
 
 def describe(job: jobs.Job) -> str:
     """The run's configuration in one line, from the schema's labels."""
-    config = job_config(job)
+    config = job.config()
     if config is None or config.problems():
         parts = [_("unreadable configuration")]
     else:
@@ -133,13 +110,13 @@ def describe(job: jobs.Job) -> str:
                 quality += " " + _("({samples} per digit)").format(samples=config.metrics_samples)
             parts.append(quality)
     if job.device:
-        parts.append(job.device)
+        parts.append(job.device.upper())
     return " · ".join(parts)
 
 
 def quality_plan(job: jobs.Job) -> jobs.MeasurePlan:
     """How often, and on how many samples of each digit, the job's run measures its quality."""
-    config = job_config(job)
+    config = job.config()
     if config is None or config.problems():
         return jobs.MeasurePlan(0, QUALITY_SAMPLES)
     return jobs.MeasurePlan(config.metrics_every, config.metrics_samples)
@@ -147,7 +124,7 @@ def quality_plan(job: jobs.Job) -> jobs.MeasurePlan:
 
 def progress_text(job: jobs.Job) -> str:
     if job.queued:
-        when = (_("in about {time}").format(time=duration(job.starts_in)) if job.starts_in
+        when = (_("in about {time}").format(time=jobs.duration(job.starts_in, _)) if job.starts_in
                 else _("as soon as a slot frees"))
         return _("Queued, place {place}: starts {when}").format(place=job.place or "?", when=when)
     text = _("Epoch {done} of {total}").format(done=job.epochs_done, total=job.epochs_total)
@@ -157,9 +134,9 @@ def progress_text(job: jobs.Job) -> str:
         return text + " · " + _("stopping once the epoch it is training is written")
     eta = job.eta_seconds()
     if eta is not None:
-        text += " · " + _("about {time} left").format(time=duration(eta))
+        text += " · " + _("about {time} left").format(time=jobs.duration(eta, _))
     elif job.state == "finished" and job.history:
-        text += " · " + _("trained in {time}").format(time=duration(sum(r.wall_seconds for r in job.history)))
+        text += " · " + _("trained in {time}").format(time=jobs.duration(sum(r.wall_seconds for r in job.history), _))
     return text
 
 
@@ -294,7 +271,7 @@ def show_actions(job: jobs.Job) -> None:
 
 def show_job(job: jobs.Job) -> None:
     with st.container(border=True):
-        st.markdown(f"#### {plain(job.name)} &nbsp; {badge(job.state)}")
+        st.markdown(f"#### {plain(job.name)}\u00a0\u00a0{badge(job.state)}")
         st.caption(plain(describe(job)))
         show_actions(job)
         total = max(job.epochs_total, 1)
