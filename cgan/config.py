@@ -189,7 +189,7 @@ class TrainConfig:
         so a form can show it beside the field and a CLI can prefix its flag); {} when valid.
         Any value of any type gets a message, never an exception (configs come from JSON too)."""
         problems: dict[str, Problem] = {}
-        if self.model not in MODELS:
+        if not isinstance(self.model, str) or self.model not in MODELS:
             problems["model"] = Problem(N_("unknown model {model}: choose one of {models}"),
                                         model=repr(self.model), models=", ".join(sorted(MODELS)))
         for o in OPTIONS:
