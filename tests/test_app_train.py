@@ -4,6 +4,7 @@ real training jobs through its buttons."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import as_shown, wait_until
+from tests.conftest import as_its_trainer, as_shown, wait_until
 from cgan import jobs
 from cgan.runs import Run
 from cgan.training.cli import EXIT_STOPPED
@@ -369,3 +370,109 @@ def test_a_damaged_run_never_breaks_the_page_for_the_others(root, cgan_run):
     assert any("history.jsonl" in as_shown(e.value) and "damaged" in as_shown(e.value) for e in page.error)
     assert good.epochs() == [1, 2, 3, 4]
     assert f"Epoch 4 of {good.config()['epochs']}" in " ".join(progress(page))
+
+
+# ---------------------------------------------------------------------------------------------
+# The form is made from the schema (cgan.config); the page in Chinese
+
+
+def widget_of(page: AppTest, key: str):
+    for kind in ("number_input", "text_input", "checkbox"):
+        found = [w for w in page.get(kind) if w.key == key]
+        if found:
+            return found[0]
+    raise AssertionError(f"no field {key}")
+
+
+@pytest.mark.parametrize("model", ["cgan", "cdcgan"])
+def test_the_form_offers_each_options_label_default_and_bounds_from_the_schema(root, model):
+    from cgan.config import TrainConfig, option_named
+
+    page = open_page()
+    if model != "cgan":
+        page.radio(key="train_model").set_value(model).run()
+    family = TrainConfig.for_model(model)
+    shown = {"cgan": ["epochs", "lr", "beta1", "limit", "seed", "batch_size", "g_steps", "ema"],
+             "cdcgan": ["epochs", "lr", "beta1", "limit", "seed", "batch_size", "width", "ema"]}[model]
+    fields = {w.key.removeprefix(f"train_{model}_"): w for kind in ("number_input", "text_input", "checkbox")
+              for w in page.get(kind) if w.key and w.key.startswith(f"train_{model}_")}
+    assert sorted(fields) == sorted(shown)
+    for name in shown:
+        option, widget = option_named(name), fields[name]
+        help_text = widget.help
+        assert option.help[1:] in help_text, (name, help_text)  # the option's own one line
+        if name == "ema":
+            assert widget.label == "Keep a weight average of G (EMA 0.999)"
+            continue
+        assert widget.label == option.label
+        low, high = option.low, option.high_for(family)
+        number = (lambda v: f"{v:,}") if option.kind is int else (lambda v: f"{v:g}")
+        for bound in (number(low), number(high)):
+            assert re.search(rf"(?<![\d.,]){re.escape(bound)}(?![\d])", help_text), (name, bound, help_text)
+        if option.per_model:
+            assert f"The report: {getattr(family, name):g}." in help_text, (name, help_text)
+    # The first values: the CGAN's are the lecture's run, the cDCGAN's a quick run of its recipe.
+    values = {name: fields[name].value for name in shown}
+    assert values["lr"] == ("0.003" if model == "cgan" else f"{family.lr:g}")
+    assert values["batch_size"] == (64 if model == "cgan" else family.batch_size)
+    assert values["limit"] == (30_000 if model == "cgan" else 10_000) and values["ema"] is False
+
+
+def test_a_bound_changed_in_the_schema_changes_the_form_and_its_check(root, monkeypatch):
+    """One declaration: a narrower bound of an option reaches the form's help and its check."""
+    import dataclasses
+
+    from cgan import config
+
+    narrower = dataclasses.replace(config.option_named("epochs"), high=50)
+    monkeypatch.setattr(config, "OPTIONS", tuple(narrower if o.name == "epochs" else o for o in config.OPTIONS))
+    monkeypatch.setitem(config._BY_NAME, "epochs", narrower)
+    page = open_page()
+    assert "from 1 to 50." in widget_of(page, "train_cgan_epochs").help
+    fill(page, "too-long", epochs=51)
+    press(page, "train_start")
+    assert message_after(page, "Epochs") == "Epochs: must be a whole number from 1 to 50."
+    assert not [p for p in root.iterdir() if not p.name.startswith(".")]
+
+
+def chinese_page_words(page: AppTest) -> list[str]:
+    """English words the page shows beyond names (tests/test_i18n.py's reading), Streamlit's
+    badge markup and the trainer's log (which stays English) aside."""
+    from tests.test_i18n import english_words, shown_texts
+
+    left = []
+    for text in shown_texts(page):
+        if text in {c.value for c in page.code} or text == "plaintext":
+            continue
+        text = re.sub(r":[a-z]+-badge\[", "[", text)
+        left += english_words(text, {p.name for p in Path(os.environ["CGAN_CHECKPOINTS"]).iterdir()})
+    return left
+
+
+def test_the_page_in_chinese_speaks_chinese_in_its_form_checks_and_jobs(root):
+    (root / "taken").mkdir()
+    page = AppTest.from_file(str(PAGE), default_timeout=60)
+    page.session_state["lang"] = "zh"
+    page.run()
+    assert not page.exception
+    assert page.title[0].value == "训练"
+    assert widget_of(page, "train_cgan_epochs").label == "训练轮次"
+    assert "1 到 100,000 之间的整数" in widget_of(page, "train_cgan_epochs").help
+    assert not chinese_page_words(page), chinese_page_words(page)
+    # Problems from the schema and from the job, in Chinese beside their fields.
+    fill(page, "taken", lr="fast")
+    press(page, "train_start")
+    assert message_after(page, "学习率") == "学习率：必须是大于 0、不超过 1 的数（例如 0.001）。"
+    fill(page, "taken", epochs=0)
+    press(page, "train_start")
+    assert message_after(page, "训练轮次") == "训练轮次：必须是 1 到 100,000 之间的整数。"
+    assert message_after(page, "运行名称") == "已有名为 taken 的运行：请换一个名称。"
+    assert not chinese_page_words(page), chinese_page_words(page)
+    # A job that waits for the one slot, in the banner and the job list.
+    fill(page, "queued-one")
+    with as_its_trainer(Run(root / "busy")):
+        press(page, "train_start")
+        shown = [as_shown(m.value) for m in page.markdown]
+        assert any(m.startswith("**queued-one 已排队**") for m in shown), shown
+        assert any(p.startswith("排队中，第 1 位") for p in progress(page)), progress(page)
+        assert not chinese_page_words(page), chinese_page_words(page)

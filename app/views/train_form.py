@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app import access, common
-from app.i18n import N_, _
+from app.i18n import N_, _, catalog, language
 from app.text import code, plain
 from app.views.train_jobs import SCROLL_KEY, STARTED_KEY, measure_text, session_id
 from cgan import jobs
@@ -69,6 +69,13 @@ FIELDS = (
     Field("g_steps", model="cgan"),
     Field("ema", switch=EMA_DECAY, switch_label=N_("Keep a weight average of G (EMA {value})")),
 )
+
+
+def labels_now():
+    """_() fixed to the session's language now: for a widget's format_func, which a test
+    harness may also call outside the page's run (AppTest reads a radio's value that way)."""
+    found = catalog(language())
+    return (lambda text: found.singular.get(text, text)) if found is not None else (lambda text: text)
 
 
 def shown(model: str) -> list[Field]:
@@ -252,12 +259,12 @@ def quality_caption(model: str) -> str:
 
 
 def preset_picker() -> None:
-    options = {item.name: item for item in choices()}
+    options, say = {item.name: item for item in choices()}, labels_now()
     # Folded until asked for: the form and its Start button stay on a projector's first screen.
     with st.expander(_("Start from a recipe: the report's, or a failure on purpose"), icon=":material/science:"):
         st.radio(
             _("Recipe"), list(options), key=PRESET_KEY, index=None,
-            format_func=lambda name: _(options[name].title),
+            format_func=lambda name: say(options[name].title),
             captions=[_(item.description) for item in options.values()],
             on_change=apply_preset,
             help=_("Fills the form below with the recipe's settings; change any field before you start."),
@@ -319,7 +326,8 @@ def start_form(devices: list[str]) -> None:
         st.session_state[DEVICE_KEY] = "cuda" if "cuda" in devices else devices[0]
     models, recipes = st.columns([1, 2])  # one row: the form stays high on the screen
     with models:
-        model = st.radio(_("Model"), list(MODEL_LABELS), key=MODEL_KEY, format_func=lambda m: _(MODEL_LABELS[m]))
+        say = labels_now()
+        model = st.radio(_("Model"), list(MODEL_LABELS), key=MODEL_KEY, format_func=lambda m: say(MODEL_LABELS[m]))
     with recipes:
         preset_picker()
     family = TrainConfig.for_model(model)
