@@ -54,7 +54,7 @@ def one_visit(run: str, checkpoints: Path | None) -> dict[str, float]:
                 except OSError:
                     time.sleep(0.1)
             seconds = {"server up": time.perf_counter() - started}
-            with chromium_page(1280, 720) as page:
+            with chromium_page(1280, 720, fresh=True) as page:
                 time.sleep(1.0)  # a lecturer opens the page a moment after the server answers
                 start = time.perf_counter()
                 page.goto(f"{url}/discriminator?run={run}")

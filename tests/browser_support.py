@@ -97,18 +97,55 @@ def streamlit_server(checkpoints: Path | None = None, env: dict | None = None, t
         log.close()
 
 
-@contextlib.contextmanager
-def chromium_page(width: int = 1600, height: int = 1000):
-    from playwright.sync_api import sync_playwright
+_shared: dict = {}  # this process's Playwright and the Chromium every chromium_page() opens a tab in
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.set_default_timeout(60_000)
-            yield page
-        finally:
-            browser.close()
+
+def shared_browser():
+    """One headless Chromium for the whole process, launched on first use (and again if it went
+    away); close_shared_browser() ends it."""
+    browser = _shared.get("browser")
+    if browser is None or not browser.is_connected():
+        from playwright.sync_api import sync_playwright
+
+        if "playwright" not in _shared:
+            _shared["playwright"] = sync_playwright().start()
+        _shared["browser"] = _shared["playwright"].chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    return _shared["browser"]
+
+
+def close_shared_browser() -> None:
+    browser, playwright = _shared.pop("browser", None), _shared.pop("playwright", None)
+    if browser is not None and browser.is_connected():
+        browser.close()
+    if playwright is not None:
+        playwright.stop()
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1600, height: int = 1000, fresh: bool = False):
+    """A page of its own browser context (its own cookies, storage and cache, as a new browser
+    has) in the process's shared Chromium; with fresh=True, in a Chromium launched for it alone
+    (a first visit measured from a cold browser)."""
+    if fresh:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.set_default_timeout(60_000)
+                yield page
+            finally:
+                browser.close()
+        return
+    context = shared_browser().new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+    finally:
+        context.close()
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:

@@ -127,6 +127,12 @@ def long_run(tmp_path_factory) -> Run:
 
 
 @pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Run:
+    """A real 2-epoch CGAN run on 150 images, every file a finished run holds (tests copy it)."""
+    return make_run(tmp_path_factory.mktemp("runs") / "tiny", epochs=2, limit=150, seed=5)
+
+
+@pytest.fixture(scope="session")
 def judged_run(tmp_path_factory) -> Run:
     """3 CGAN epochs on 3,000 images; the trainer keeps the discriminator's weights for each."""
     return make_run(tmp_path_factory.mktemp("runs") / "cgan-judged", epochs=3, limit=3000, seed=4)
@@ -160,6 +166,17 @@ def checkpoints(monkeypatch, root) -> Path:
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_browser():
+    """The Chromium that browser tests share (tests.browser_support) ends with the session."""
+    yield
+    import sys
+
+    support = sys.modules.get("tests.browser_support")
+    if support is not None:
+        support.close_shared_browser()
 
 
 @pytest.fixture(autouse=True, scope="session")

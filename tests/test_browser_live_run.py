@@ -93,6 +93,7 @@ def test_a_started_run_stays_chosen_on_every_page(root, busy, output_dir):
                message=lambda: f"the blocker's first epoch; {jobs.get_job('blocker', root).log_tail()}")
     with streamlit_server(checkpoints=root, env={"CGAN_MAX_JOBS": "1"}) as url, \
             chromium_page(width=1280, height=720) as page:
+        reopened = None  # the browser context of the reopened tab
         try:
             page.goto(url + "/train")
             page.get_by_role("button", name="Start training").wait_for(timeout=180_000)
@@ -128,9 +129,9 @@ def test_a_started_run_stays_chosen_on_every_page(root, busy, output_dir):
             # A reopened tab (the same address) shows the same run.
             address = page.url
             assert f"run={NAME}" in address, address
-            browser = page.context.browser
+            reopened = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
             page.close()
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page = reopened.new_page()
             page.set_default_timeout(60_000)
             page.goto(address)
             settle(page)
@@ -146,6 +147,9 @@ def test_a_started_run_stays_chosen_on_every_page(root, busy, output_dir):
         except BaseException:
             page.screenshot(path=output_dir / "live-run-failed.png")
             raise
+        finally:
+            if reopened is not None:
+                reopened.close()
     assert jobs.get_job(NAME, root).state == "finished"
     seen = watch.states
     assert seen[0] == "queued" and seen[-1] == "finished", seen
