@@ -15,10 +15,12 @@ import numpy as np
 import torch
 
 from cgan.data import to_uint8
+from cgan.files import write_bytes_atomic
 from cgan.images import MAX_PNG_PIXELS, grid_columns, mosaic_shape, png_bytes, tile, upscale
 from cgan.limits import MAX_SEED
 from cgan.messages import one_line
 from cgan.models import NOISE_DIM
+from cgan.runs import Run, RunError
 
 
 def noise(seed: int, n: int) -> torch.Tensor:
@@ -64,8 +66,6 @@ def parse_digits(text: str) -> list[int]:
 
 def sample(run_path: Path, epoch: int | None, digits: list[int], n: int, seed: int):
     """n samples of each digit in `digits` from one noise seed: (images, labels)."""
-    from cgan.runs import Run
-
     generator = Run(run_path).load_generator(epoch)
     z = noise(seed, n).repeat(len(digits), 1)
     labels = torch.tensor(digits).repeat_interleave(n)
@@ -95,8 +95,6 @@ def mosaic_columns(n: int, digit_count: int) -> int:
 
 def enclosing_run(path: Path) -> Path | None:
     """The run directory `path` lies in (or is), if any: runs hold only what training writes."""
-    from cgan.runs import Run
-
     for folder in (path, *path.parents):
         if folder.is_dir() and Run(folder).launched():
             return folder
@@ -105,8 +103,6 @@ def enclosing_run(path: Path) -> Path | None:
 
 def check_run(run_path: Path, epoch: int | None) -> None:
     """Raise UsageError when --run is not a run or --epoch has no weights there."""
-    from cgan.runs import Run
-
     run = Run(run_path)
     if not run.path.is_dir():
         raise UsageError(f"--run {run.path}: not a run (no such folder)")
@@ -121,8 +117,6 @@ def check_run(run_path: Path, epoch: int | None) -> None:
 
 
 def saved_epochs_hint(run) -> str:
-    from cgan.runs import RunError
-
     try:
         saved = run.weight_epochs()
     except (RunError, OSError, ValueError):
@@ -187,8 +181,6 @@ def png_request(n: int, digit_count: int, scale: int) -> int:
 def write_output(out: Path, images: np.ndarray, labels: np.ndarray, columns: int, scale: int) -> None:
     import io
 
-    from cgan.files import write_bytes_atomic
-
     if out.suffix == ".npz":
         buffer = io.BytesIO()
         np.savez_compressed(buffer, images=images, labels=labels)
@@ -224,7 +216,6 @@ def parse_request(parser, argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     from cgan.cli import OneLineParser
-    from cgan.runs import RunError
 
     parser = OneLineParser(prog="python -m cgan.sample", description="Sample digits from a run.")
     parser.add_argument("--run", required=True, type=Path, help="run directory")
