@@ -28,10 +28,12 @@ An entry without a translation (or marked fuzzy) falls back to the English text.
 
 from __future__ import annotations
 
+import contextlib
 import gettext
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}  # code -> its own name (never translated)
@@ -132,8 +134,26 @@ def browser_language() -> str | None:
     return None
 
 
+_using: ContextVar[str | None] = ContextVar("cgan_language", default=None)
+
+
+@contextlib.contextmanager
+def using(lang: str) -> Iterator[None]:
+    """Translate into `lang` inside the block, wherever it runs: work a page hands on to run
+    later, outside its run (a download's data made when the button is pressed)."""
+    token = _using.set(lang if lang in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _using.reset(token)
+
+
 def language() -> str:
-    """The session's language code ("en" or "zh"); English outside a Streamlit run."""
+    """The session's language code ("en" or "zh"); inside ``using(lang)``, `lang`; English
+    outside a Streamlit run."""
+    forced = _using.get()
+    if forced is not None:
+        return forced
     if not _in_script_run():
         return DEFAULT
     import streamlit as st

@@ -104,6 +104,12 @@ def test_the_runtime_lookup_reads_the_po_file(zh_catalog):
     assert i18n.catalog("en") is None
     # Outside a Streamlit run (the command line, the library): English.
     assert i18n.language() == "en" and i18n._("Epoch {epoch}") == "Epoch {epoch}"
+    # Work a page hands on (a download made when its button is pressed) keeps the page's language.
+    with i18n.using("zh"):
+        assert i18n.language() == "zh" and i18n._("Epoch {epoch}") == "第 {epoch} 轮"
+        assert i18n.ngettext("Evaluate now ({count} epoch)", "Evaluate now ({count} epochs)",
+                             2) == "立即评估（{count} 轮）"
+    assert i18n.language() == "en"
     translated = sum(1 for m in zh_catalog if m.id and not m.fuzzy and all(
         m.string if isinstance(m.string, tuple) else [m.string]))
     assert len(catalog.singular) + len(catalog.plural) == translated

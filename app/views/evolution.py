@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from app import common
+from app.figures import in_page_language
 from app.i18n import N_, _, formatter
 
 EPOCH_KEY = "evolution_epoch"
@@ -102,7 +103,7 @@ def downloads(run, epochs: list[int], epoch: int, column: int | None) -> None:
     with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
         st.download_button(
             _("GIF of the evolution"),
-            lambda: common.evolution_gif(run, every=every),
+            in_page_language(lambda: common.evolution_gif(run, every=every)),
             file_name=f"{run.name}-evolution-every{every}.gif" if every > 1
             else f"{run.name}-evolution.gif",
             mime="image/gif", icon=":material/download:", key="evolution_gif", on_click="ignore",
