@@ -194,8 +194,9 @@ def start_from_form() -> None:
         if not found:
             try:
                 job = jobs.start(request, session=session_id())
-            except jobs.JobError as exc:
-                found = {exc.field or "start": plain(exc)}
+            except jobs.JobError as exc:  # refused when it came to it: a name taken meanwhile, no slot
+                refused = getattr(exc, "problem", None)
+                found = {exc.field or "start": beside(refused.label, refused.problem) if refused else plain(exc)}
             else:
                 state[LAST_PRESS_KEY] = (time.time(), settings)
                 state[STARTED_KEY] = job.name
