@@ -251,6 +251,24 @@ TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
 KEYWORDS = ("_", "N_", "ngettext:1,2")
 
 
+def extract_config(fileobj, keywords, comment_tags, options):
+    """Babel extractor for cgan/config.py (babel.cfg): its marked messages, plus the help text of
+    each training option, ``option(default, N_("Label"), "help", ...)``: the Train page shows it,
+    the command line's --help keeps it English."""
+    import ast
+    import io
+
+    from babel.messages.extract import extract_python
+
+    source = fileobj.read()
+    yield from extract_python(io.BytesIO(source), keywords, comment_tags, options)
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "option"
+                and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant)
+                and isinstance(node.args[2].value, str)):
+            yield node.args[2].lineno, "N_", node.args[2].value, []
+
+
 def _pybabel(*args: str) -> None:
     from babel.messages.frontend import main as pybabel
 
@@ -272,10 +290,30 @@ def update() -> None:
              *keywords, "--sort-by-file", "--add-comments=TRANSLATORS:", "--project", "cgan-mnist",
              "--no-wrap",
              "-o", str(TEMPLATE.relative_to(ROOT)), ".")
-    for locale in LOCALES.values():
+    for lang, locale in LOCALES.items():
         _pybabel("update", "-i", str(TEMPLATE.relative_to(ROOT)), "-d",
                  str(LOCALE_DIR.relative_to(ROOT)), "-l", locale, "--no-fuzzy-matching",
                  "--no-wrap")
+        revive(catalog_path(lang))
+
+
+def revive(path: Path) -> None:
+    """Give an untranslated msgid the translation its obsolete (#~) entry kept, when a message
+    comes back to the source (or was translated before it was marked), and drop that #~ entry."""
+    from babel.messages.pofile import read_po, write_po
+
+    with path.open("rb") as f:
+        po = read_po(f, locale=path.parent.parent.name)
+    revived = 0
+    for msgid, old in list(po.obsolete.items()):
+        current = po.get(msgid)
+        if current is not None and not current.string and old.string:
+            current.string = old.string
+            del po.obsolete[msgid]
+            revived += 1
+    if revived:
+        with path.open("wb") as f:
+            write_po(f, po, width=0)
 
 
 def missing(lang: str) -> list[str]:

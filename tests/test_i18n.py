@@ -123,7 +123,7 @@ SKIPPED_FIELDS = {
     "id", "form_id", "key", "icon", "type", "deferred_file_id", "url", "src", "mime", "file_name",
     "raw_values", "default", "value", "set_value", "format", "label_visibility", "element_type",
     "width_config", "height_config", "flex_container", "gap_config", "style", "spec", "body",
-    "unsafe_allow_javascript", "wrap", "tag", "anchor", "options",
+    "unsafe_allow_javascript", "wrap", "tag", "anchor", "options", "language",
 }
 
 
@@ -214,6 +214,7 @@ def english_words(text: str, names: set[str]) -> list[str]:
     """The Latin words of `text` that are not names, code, commands or units."""
     text = re.sub(r"`[^`]*`", " ", text)  # commands, paths, flags in code
     text = re.sub(r":material/[a-z_]+:", " ", text)  # icons
+    text = re.sub(r":[a-z]+(-[a-z]+)?\[", " ", text)  # Streamlit's :green-badge[...] directives
     text = re.sub(r"https?://\S+|\?\w+=\w+", " ", text)  # links, address parameters
     text = re.sub(r"%\{[^}]*\}|<extra>.*?</extra>", " ", text)  # Plotly's hover fields
     text = re.sub(r"(?<![\w.-])--?[a-z][\w-]*", " ", text)  # flags
