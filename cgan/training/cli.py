@@ -30,6 +30,40 @@ EXIT_STOPPED = 130
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 
 
+def main(argv: list[str] | None = None) -> int:
+    configure_torch()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    device = parser.device(args.device)
+    try:
+        config, run = config_from_args(args, parser)
+    except RunError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    stop = StopFlag()
+    stop.install()
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    try:
+        state = train(config, run, device, resume=args.resume, data_dir=args.data_dir, stop=stop, log=log)
+    except MnistError as exc:
+        # No MNIST here: a launched run (status "queued" or "starting", written by cgan.jobs) says
+        # so itself, with the whole reason; a plain command line's folder stays unstarted.
+        if run.status().get("state") in ("queued", "starting"):
+            run.write_status("failed", message=str(exc))
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except RunError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {one_line(write_failure(exc, run.path))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished epochs are safe on disk, continue with --resume", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_STOPPED if state == "stopped" else 0
+
+
 def build_parser() -> OneLineParser:
     p = OneLineParser(
         prog="python -m cgan.train",
@@ -103,37 +137,3 @@ def validate(config: TrainConfig, parser) -> None:
     """Exit 2 with the first problem, as the flag the user typed: `--lr -1.0: must be ...`."""
     for field, message in config.problems().items():
         parser.error(one_line(f"{option_named(field).flag} {getattr(config, field)}: {message}"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    configure_torch()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    device = parser.device(args.device)
-    try:
-        config, run = config_from_args(args, parser)
-    except RunError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
-    stop = StopFlag()
-    stop.install()
-    log = lambda line: print(line, flush=True)  # noqa: E731
-    try:
-        state = train(config, run, device, resume=args.resume, data_dir=args.data_dir, stop=stop, log=log)
-    except MnistError as exc:
-        # No MNIST here: a launched run (status "queued" or "starting", written by cgan.jobs) says
-        # so itself, with the whole reason; a plain command line's folder stays unstarted.
-        if run.status().get("state") in ("queued", "starting"):
-            run.write_status("failed", message=str(exc))
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    except RunError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: {one_line(write_failure(exc, run.path))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; finished epochs are safe on disk, continue with --resume", file=sys.stderr)
-        return EXIT_STOPPED
-    return EXIT_STOPPED if state == "stopped" else 0

@@ -54,14 +54,6 @@ class StopFlag:
         return self.signal is not None
 
 
-def load_training_set(config: TrainConfig, data_dir: str | None):
-    mnist = load_mnist(data_dir)
-    images, labels = mnist.train_images, mnist.train_labels
-    if config.limit:
-        images, labels = images[: config.limit], labels[: config.limit]
-    return to_unit_range(images), torch.as_tensor(labels), mnist.source
-
-
 def train(
     config: TrainConfig,
     run: Run,
@@ -82,7 +74,7 @@ def train(
         trainer = Trainer(config, images, labels, device, log=log)
         if resume:
             start_epoch = restore(run, trainer, device)
-            run.create({**run.config(), "epochs": config.epochs})
+            run.create({**run.config(), "epochs": config.epochs})  # as written (its format too)
         else:
             start_epoch = 0
             run.create(
@@ -98,6 +90,14 @@ def train(
                 }
             )
         return _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log)
+
+
+def load_training_set(config: TrainConfig, data_dir: str | None):
+    mnist = load_mnist(data_dir)
+    images, labels = mnist.train_images, mnist.train_labels
+    if config.limit:
+        images, labels = images[: config.limit], labels[: config.limit]
+    return to_unit_range(images), torch.as_tensor(labels), mnist.source
 
 
 def check_resumable(run: Run) -> None:
@@ -202,6 +202,7 @@ def _train_epochs(config, run, trainer, device, start_epoch, keep, stop, log) ->
     run.write_status(state, epochs_total=config.epochs, epochs_done=epoch)
     log(f"+ {state} at epoch {epoch}/{config.epochs}: {run.path}")
     return state
+
 
 class EpochWriter:
     """Writes finished epochs into the run from a background thread while the next one trains.
