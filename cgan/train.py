@@ -7,7 +7,6 @@
 cgan.training package; from Python: ``cgan.training.loop.train(config, run, device)``.
 """
 
-from cgan.config import TrainConfig  # noqa: F401 (cgan/jobs.py imports it from here)
 from cgan.training.cli import main
 
 if __name__ == "__main__":
