@@ -23,7 +23,7 @@ from cgan.keep import parse_keep
 from cgan.processes import is_trainer_of, process_start_time, signal_trainer
 from cgan.runs import Run, RunError
 from cgan import jobs
-from tests.conftest import make_run, wait_until
+from tests.conftest import wait_until
 from tests.fuzz_support import assert_clean_outcome, cli_env, run_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +34,10 @@ def quick_argv(out: Path, *extra: str) -> list[str]:
             "--device", "cpu", *extra]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Run:
-    """A real 2-epoch CGAN run on 150 images."""
-    return make_run(tmp_path_factory.mktemp("hostile") / "tiny", epochs=2, limit=150, seed=5)
+@pytest.fixture
+def tiny(tiny_run) -> Run:
+    """A real 2-epoch CGAN run on 150 images (the session's; tests change only copies of it)."""
+    return tiny_run
 
 
 def copy_of(run: Run, where: Path, name: str = "run") -> Run:
