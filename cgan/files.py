@@ -150,6 +150,23 @@ def save_tensors_atomic(path: Path, obj: Any) -> None:
     _atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
+def write_failure(exc: OSError, where: Path) -> str:
+    """Why a write under `where` failed, in words (a full disk, a read-only folder, ...)."""
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device of {where}"
+    if exc.errno == errno.EDQUOT:
+        return f"the disk quota of {where} is used up"
+    if exc.errno == errno.EROFS:
+        return f"{where} is on a read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{where} cannot be written (permission denied)"
+    return f"{where} cannot be written ({exc.strerror or type(exc).__name__})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensors: loaded without running code
+
+
 def load_tensors(path: Path, map_location: str | torch.device = "cpu") -> Any:
     """torch.load that never runs code from the file: weights_only=True, errors as RunError."""
     try:
@@ -213,16 +230,3 @@ def _holds_code(path: Path) -> bool:
     except Exception:
         return False  # not even a pickle: damaged
     return any(not name.startswith(_SAFE_GLOBALS) for name in imported)
-
-
-def write_failure(exc: OSError, where: Path) -> str:
-    """Why a write under `where` failed, in words (a full disk, a read-only folder, ...)."""
-    if exc.errno == errno.ENOSPC:
-        return f"no space left on the device of {where}"
-    if exc.errno == errno.EDQUOT:
-        return f"the disk quota of {where} is used up"
-    if exc.errno == errno.EROFS:
-        return f"{where} is on a read-only file system"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"{where} cannot be written (permission denied)"
-    return f"{where} cannot be written ({exc.strerror or type(exc).__name__})"

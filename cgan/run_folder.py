@@ -288,7 +288,6 @@ class RunFolder:
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
-
     def write_status(self, state: str, **fields) -> None:
         """Replace status.json. The launch request (the trainer's arguments, its device, when it
         was launched, its pid) carries over from the previous status unless given again, so the
@@ -301,7 +300,6 @@ class RunFolder:
         except OSError as exc:
             raise RunError(write_failure(exc, self.path)) from None
 
-
     @contextlib.contextmanager
     def _history_lock(self):
         """Serialise rewrites of history.jsonl (the trainer appending, cgan.metrics merging)."""
@@ -310,7 +308,7 @@ class RunFolder:
             yield
 
 
-# The type each status.json field must have to be used (see Run.status).
+# The type each status.json field must have to be used (see RunFolder.status).
 _STATUS_TYPES = {
     "state": str, "device": str, "message": str, "session": str, "pid_started": str,
     "pid": int, "epochs_total": int, "epochs_done": int,

@@ -388,7 +388,6 @@ class Run(RunFolder):
         write_json_atomic(self.config_path, {**self.config(), "slimmed": note})
 
 
-
 def _numbered(folder: Path, prefix: str) -> list[int]:
     """The epochs N of the files `<prefix>_NNNN.pt` in `folder`."""
     if not folder.is_dir():
@@ -401,13 +400,12 @@ def _numbered(folder: Path, prefix: str) -> list[int]:
     return found
 
 
-
 def list_runs(root: str | Path | None = None) -> list[Run]:
     """Every run directory under `root` (default: checkpoints_root()), newest first."""
     root = Path(root) if root is not None else checkpoints_root()
     if not root.is_dir():
         return []
-    runs = [Run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    runs = [run for run in map(Run, root.iterdir()) if run.exists()]
     return sorted(runs, key=_created_at, reverse=True)
 
 
