@@ -29,7 +29,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from app.i18n import _
+from app.i18n import _, language, using
 from cgan.images import png_bytes as gray_png_bytes, tile, upscale
 from cgan.runs import Run, RunError
 
@@ -88,12 +88,7 @@ def fitted_font(text: str, size: int, width: float, above: float, below: float |
 def in_page_language(make: Callable[[], object]) -> Callable[[], object]:
     """`make` to be called later, outside the page's run (a download's data, built when the
     button is pressed, on another thread), translating in the language the page has now."""
-    from app import i18n
-
-    using = getattr(i18n, "using", None)
-    if using is None:
-        return make
-    lang = i18n.language()
+    lang = language()
 
     def call():
         with using(lang):
