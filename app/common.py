@@ -32,7 +32,6 @@ from app.figures import (  # noqa: F401
     show_image,
 )
 from app.loaders import (  # noqa: F401
-    MNIST_COMMAND,
     all_digits,
     epochs,
     file_key,

