@@ -104,6 +104,10 @@ def option(default: Any, label: str, help: str, **bounds) -> Any:
 class TrainConfig:
     model: str = option("cgan", N_("Model"), "model: " + ", ".join(sorted(MODELS)) + " (default cgan)")
     epochs: int = option(200, N_("Epochs"), "epochs", low=1, high=MAX_EPOCHS, per_model=True)
+    limit: int | None = option(
+        None, N_("Training images"), "train on the first N images only (quick runs)", low=1,
+        high=TRAIN_IMAGES, optional=True,
+        message=N_("must be a whole number from {low} to {high} (or left out for all)"))
     batch_size: int = option(
         150, N_("Batch size"), "batch size", low=1, per_model=True,
         message=N_("must be a whole number from {low} to {high} (the training images)"))
@@ -116,10 +120,6 @@ class TrainConfig:
         1.0, N_("Width"), "cdcgan channel width factor (1.0 = 256/128 channels)", low=0, high=MAX_WIDTH,
         low_open=True,
         message=N_("must be a number more than {low} and at most {high} (1 = the report's size)"))
-    limit: int | None = option(
-        None, N_("Training images"), "train on the first N images only (quick runs)", low=1,
-        high=TRAIN_IMAGES, optional=True,
-        message=N_("must be a whole number from {low} to {high} (or left out for all)"))
     keep: str = option("all", N_("Weights kept"),
                        "which epochs keep generator weights: all or e.g. 1-10,every5,75")
     metrics_every: int = option(
@@ -189,23 +189,27 @@ class TrainConfig:
         so a form can show it beside the field and a CLI can prefix its flag); {} when valid.
         Any value of any type gets a message, never an exception (configs come from JSON too)."""
         problems: dict[str, Problem] = {}
-        if not isinstance(self.model, str) or self.model not in MODELS:
-            problems["model"] = Problem(N_("unknown model {model}: choose one of {models}"),
-                                        model=repr(self.model), models=", ".join(sorted(MODELS)))
         for o in OPTIONS:
-            found = o.problem(getattr(self, o.name), self)
+            found = o.problem(getattr(self, o.name), self) or self._rule(o.name)
             if found is not None:
                 problems[o.name] = found
-        if "width" not in problems and self.model == "cgan" and self.width != 1.0:
-            problems["width"] = Problem(N_("applies to the cdcgan only (the cgan is the report's fixed size)"))
-        if not isinstance(self.keep, str):
-            problems["keep"] = Problem(N_("must be text: all, last, N, A-B or everyK (e.g. 1-10,every5,75)"))
-        else:
+        return problems
+
+    def _rule(self, name: str) -> Problem | None:
+        """What an option's bounds cannot say: a known model, a width the model has, a keep policy."""
+        if name == "model" and (not isinstance(self.model, str) or self.model not in MODELS):
+            return Problem(N_("unknown model {model}: choose one of {models}"),
+                           model=repr(self.model), models=", ".join(sorted(MODELS)))
+        if name == "width" and self.model == "cgan" and self.width != 1.0:
+            return Problem(N_("applies to the cdcgan only (the cgan is the report's fixed size)"))
+        if name == "keep" and not isinstance(self.keep, str):
+            return Problem(N_("must be text: all, last, N, A-B or everyK (e.g. 1-10,every5,75)"))
+        if name == "keep":
             try:
                 parse_keep(self.keep)
             except ValueError as exc:
-                problems["keep"] = Problem("{reason}", reason=str(exc))
-        return problems
+                return Problem("{reason}", reason=str(exc))
+        return None
 
 
 def _option(field: dataclasses.Field) -> Option:

@@ -73,7 +73,7 @@ def test_flags_name_only_what_differs_from_the_models_defaults(tmp_path):
     assert TrainConfig.for_model("cdcgan").arguments() == ["--model", "cdcgan"]
     config = TrainConfig.for_model("cgan", epochs=30, lr=0.003, limit=30_000, g_steps=2)
     assert config.arguments() == [
-        "--model", "cgan", "--epochs", "30", "--lr", "0.003", "--limit", "30000", "--g-steps", "2"]
+        "--model", "cgan", "--epochs", "30", "--limit", "30000", "--lr", "0.003", "--g-steps", "2"]
     assert parsed(config, tmp_path) == config
     # One flag per option, spelled from its name; each parses to the option's kind.
     assert [o.flag for o in OPTIONS] == ["--" + o.name.replace("_", "-") for o in OPTIONS]
