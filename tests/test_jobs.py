@@ -19,7 +19,7 @@ from cgan.jobs import local, settings
 from cgan.limits import MIN_QUALITY_SAMPLES, QUALITY_SAMPLES
 from cgan.processes import process_start_time
 from cgan.runs import EpochRecord, Run
-from cgan.train import EXIT_STOPPED
+from cgan.training.cli import EXIT_STOPPED
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,12 +207,12 @@ def test_a_recycled_pid_or_a_zombie_is_not_a_running_job(root):
 
 
 def test_the_command_is_one_the_trainer_accepts(tmp_path):
-    from cgan.train import build_parser, config_from_args
+    from cgan.training.cli import build_parser, config_from_args
 
     cgan = quick("a").arguments(tmp_path / "a")
     # The configuration's own flags (those that differ from the model's defaults), then the job's.
     assert cgan == [
-        "--model", "cgan", "--epochs", "2", "--batch-size", "50", "--limit", "500",
+        "--model", "cgan", "--epochs", "2", "--limit", "500", "--batch-size", "50",
         "--device", "cpu", "--out", str(tmp_path / "a"),
     ]
     cdcgan = jobs.JobRequest(name="b", model="cdcgan", epochs=3, batch_size=100, lr=2e-4, width=0.25)
