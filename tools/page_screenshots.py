@@ -43,7 +43,7 @@ def settle(page) -> None:
     )
     charts = page.locator("[data-testid='stPlotlyChart']:visible")
     for k in range(charts.count()):
-        charts.nth(k).locator("svg text").first.wait_for()
+        charts.nth(k).locator("svg.main-svg").first.wait_for()
     page.wait_for_timeout(1200)
     wait_for_app(page)
 
