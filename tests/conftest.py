@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 OUTPUT = ROOT / "test-output"  # screenshots and other artefacts a person may want to look at
 
+# The app's pages, as app/main.py registers them (page("evolution.py", ...)): app/views/ also
+# holds modules that pages import.
+PAGES = sorted(re.findall(r'\bpage\("(\w+)\.py"', (ROOT / "app" / "main.py").read_text()))
+assert PAGES, "no page found in app/main.py"
+
 
 def as_shown(markdown: str) -> str:
     """Text as the browser shows it: Markdown's backslash escapes (app.text.plain) removed."""

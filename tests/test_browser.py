@@ -136,7 +136,7 @@ def test_every_page_in_chromium(browser_page):
     # Generate: digit and seed.
     picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run")
     assert picker.input_value() == "cgan-report"
-    digits = page.get_by_test_id("stButtonGroup").first
+    digits = page.get_by_test_id("stMain").get_by_test_id("stButtonGroup").first
     samples = page.locator(IMAGES).first
     shown_width = samples.evaluate("e => e.getBoundingClientRect().width")
     assert shown_width >= 28 * 4, "digits are shown large"

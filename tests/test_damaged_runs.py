@@ -27,7 +27,7 @@ from PIL import Image
 import torch
 
 from cgan import jobs, metrics, sampling, train
-from tests.conftest import ROOT, make_run
+from tests.conftest import PAGES, ROOT
 from tests.fuzz_support import (
     CONTROL_NAMES, DEEP_JSON, HUGE_RANGES, assert_clean_outcome, call_main, fingerprint, jsonl_record, link_to,
     make_fifo, read_only_mounts_work, run_module,
@@ -226,11 +226,11 @@ def finished_data(run: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    """A real 2-epoch CGAN run on 150 images: every file a finished run holds (and one a resume
-    continues: its configuration is one the trainer accepts)."""
-    run = make_run(tmp_path_factory.mktemp("tiny") / "tiny", epochs=EPOCHS, limit=150, seed=5)
-    return run.path
+def tiny(tiny_run) -> Path:
+    """A real 2-epoch CGAN run on 150 images (the session's tiny_run): every file a finished run
+    holds (and one a resume continues: its configuration is one the trainer accepts)."""
+    assert tiny_run.epochs() == list(range(1, EPOCHS + 1))
+    return tiny_run.path
 
 
 def make_damaged(tiny: Path, target: Path, damage: str) -> Path:
@@ -388,7 +388,6 @@ def test_a_read_only_run_through_each_command(corpus, tmp_path, damage):
 # ---------------------------------------------------------------------------------------------
 # The app: every page, with the checkpoints folder pointed at the corpus
 
-PAGES = sorted(p.stem for p in (ROOT / "app" / "views").glob("*.py") if not p.stem.startswith("_"))
 APP_TIMEOUT = 90
 
 

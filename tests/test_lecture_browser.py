@@ -167,7 +167,7 @@ def test_the_lecture_on_a_projector(served, width, height, capsys):
 
         # Step 4: Generate, digit 7, seeds 42 and 43.
         open_page(page, "Generate", "Generate digits")
-        page.get_by_test_id("stButtonGroup").first.get_by_role("radio", name="7").click()
+        page.get_by_test_id("stMain").get_by_test_id("stButtonGroup").first.get_by_role("radio", name="7").click()
         seed = page.get_by_test_id("stNumberInputField").first
         for value in ("42", "43"):
             seed.fill(value)
@@ -210,7 +210,7 @@ def test_the_lecture_on_a_projector(served, width, height, capsys):
 
         # Step 7: Real vs CGAN vs cDCGAN for digit 5: the digits take the space they have.
         open_page(page, "Real vs CGAN vs cDCGAN", "Real vs")
-        page.get_by_test_id("stButtonGroup").first.get_by_role("radio", name="5").click()
+        page.get_by_test_id("stMain").get_by_test_id("stButtonGroup").first.get_by_role("radio", name="5").click()
         settle(page)
         panels = page.locator(FIGURES)
         assert panels.count() == 3

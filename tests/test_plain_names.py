@@ -13,10 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.text import plain
-from tests.conftest import ROOT, as_shown
+from tests.conftest import PAGES, ROOT, as_shown
 
 HOSTILE = "![x](https:evil.example)"
-PAGES = sorted(p.stem for p in (ROOT / "app" / "views").glob("*.py") if not p.stem.startswith("_"))
 
 
 @pytest.mark.parametrize("text", [
