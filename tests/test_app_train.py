@@ -436,7 +436,7 @@ def test_a_bound_changed_in_the_schema_changes_the_form_and_its_check(root, monk
 
 
 def chinese_page_words(page: AppTest) -> list[str]:
-    """English words the page shows beyond names (tests/test_i18n.py's reading), Streamlit's
+    """The texts with English words the page shows beyond names (tests/test_i18n.py's reading), Streamlit's
     badge markup and the trainer's log (which stays English) aside."""
     from tests.test_i18n import english_words, shown_texts
 
@@ -445,7 +445,9 @@ def chinese_page_words(page: AppTest) -> list[str]:
         if text in {c.value for c in page.code} or text == "plaintext":
             continue
         text = re.sub(r":[a-z]+-badge\[", "[", text)
-        left += english_words(text, {p.name for p in Path(os.environ["CGAN_CHECKPOINTS"]).iterdir()})
+        words = english_words(text, {p.name for p in Path(os.environ["CGAN_CHECKPOINTS"]).iterdir()})
+        if words:
+            left.append(f"{text[:100]!r} -> {words}")
     return left
 
 
