@@ -43,7 +43,10 @@ def settle(page) -> None:
     )
     charts = page.locator("[data-testid='stPlotlyChart']:visible")
     for k in range(charts.count()):
+        charts.nth(k).scroll_into_view_if_needed()  # a chart below the fold may wait to be seen
         charts.nth(k).locator("svg.main-svg").first.wait_for()
+    if charts.count():
+        page.get_by_role("heading", level=1).first.scroll_into_view_if_needed()
     page.wait_for_timeout(1200)
     wait_for_app(page)
 
