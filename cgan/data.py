@@ -413,8 +413,8 @@ def to_unit_range(images_uint8) -> torch.Tensor:
     """uint8 pixels -> float32 in [-1, 1], shaped (N, 1, 28, 28): the scaling every model sees."""
     import torch
 
-    tensor = torch.as_tensor(np.asarray(images_uint8))
-    return (tensor.to(torch.float32) / 127.5 - 1.0).reshape(-1, 1, 28, 28)
+    pixels = np.array(images_uint8, dtype=np.float32)  # a writable copy: MNIST's arrays are read-only
+    return (torch.from_numpy(pixels) / 127.5 - 1.0).reshape(-1, 1, 28, 28)
 
 
 def to_uint8(images) -> np.ndarray:
