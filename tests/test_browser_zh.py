@@ -201,6 +201,24 @@ def test_every_page_and_the_lecture_in_chinese_at_1280x720(served):
     with chromium_page(WIDTH, HEIGHT) as page:
         page.goto(served + "/?lang=zh")
         settle(page)
+        # The checks see what they look for: two labels drawn over each other, a label cut off
+        # with an ellipsis and an English word, put into the page for a moment.
+        page.evaluate("""() => {
+            const probe = document.createElement('div');
+            probe.id = 'zh-probe';
+            probe.innerHTML = '<span style="position:absolute;left:0;top:0">训练轮次</span>'
+                + '<span style="position:absolute;left:8px;top:2px">生成器</span>'
+                + '<div style="position:absolute;top:40px;width:40px;overflow:hidden;'
+                + 'white-space:nowrap;text-overflow:ellipsis"><p>判别器的判断很长</p></div>'
+                + '<p style="position:absolute;top:80px">Epoch</p>';
+            probe.style.cssText = 'position:relative;height:120px';
+            document.querySelector('[data-testid="stMain"]').prepend(probe);
+        }""")
+        problems_seen = " ".join(all_chinese(page, "probe"))
+        assert "训练轮次 / 生成器" in problems_seen, problems_seen
+        assert "判别器的判断很长" in problems_seen and "'Epoch'" in problems_seen, problems_seen
+        page.evaluate("() => document.getElementById('zh-probe').remove()")
+
         links = page.get_by_test_id("stSidebarNavLink")
         count = links.count()
         assert count == 9, links.all_inner_texts()
