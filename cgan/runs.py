@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cgan.config import N_, Problem
 from cgan.files import (
     GRID_CAP, JSON_CAP, checkpoints_root, load_tensors, loads_json, read_regular,
     save_tensors_atomic, write_bytes_atomic, write_failure, write_json_atomic,
@@ -86,6 +87,10 @@ from cgan.models import check_width, get_model
 from cgan.run_folder import RunFolder
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# What a name check says (its ValueError holds a cgan.config.Problem, for the app to translate).
+RUN_NAME_RULE = N_("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+NOT_A_FOLDER = N_("run name {shown}: not a run folder's name (one folder name, not hidden, no control "
+                  "characters)")
 
 
 def _shown(value) -> str:
@@ -419,9 +424,7 @@ def _created_at(run: Run) -> float:
 def check_run_name(name: str) -> str:
     """A new run's name is a safe slug that cannot leave the checkpoints folder."""
     if not isinstance(name, str) or not RUN_NAME.fullmatch(name) or name in (".", ".."):
-        raise ValueError(
-            "run name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
+        raise ValueError(Problem(N_("run name: {rule}"), rule=Problem(RUN_NAME_RULE)))
     return name
 
 
@@ -436,6 +439,5 @@ def check_existing_run_name(name: str) -> str:
         or len(os.fsencode(name)) > 255
     ):
         shown = repr(name)[:80] if isinstance(name, str) else type(name).__name__
-        raise ValueError(f"run name {shown}: not a run folder's name (one folder name, not hidden, "
-                         "no control characters)")
+        raise ValueError(Problem(NOT_A_FOLDER, shown=shown))
     return name

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cgan.config import N_, Problem
 from cgan.messages import one_line
 
 if TYPE_CHECKING:
@@ -30,15 +31,30 @@ WAITING = ("queued",)
 RESUMABLE = ("stopped", "interrupted")
 
 
+# A state's words, for messages that name it (an interface translates them; see state_words).
+STATE_WORDS = {
+    "queued": N_("queued"), "running": N_("running"), "stopping": N_("stopping"),
+    "finished": N_("finished"), "stopped": N_("stopped"), "interrupted": N_("interrupted"),
+    "failed": N_("failed"),
+}
+
+
+def state_words(state: str) -> str:
+    """A job state as a message's value: a Problem of its marked words when it is a known state
+    (so an interface can translate it), else the text as it is."""
+    return Problem(STATE_WORDS[state]) if state in STATE_WORDS else str(state)
+
+
 class JobError(RuntimeError):
-    """A job cannot be started or changed as asked. `field` names the form field it is about;
-    `problem` is the request's JobProblem (label and message, for translation) when its check
-    refused it."""
+    """A job cannot be started or changed as asked, said in one English line. `field` names the
+    form field it is about. `problem` says the same for translation: the request's JobProblem
+    (label and problem) when its check refused it, else the cgan.config.Problem the message was
+    made from (its template and values), or None for a message made otherwise."""
 
     def __init__(self, message: str, field: str | None = None, problem: Any = None):
         super().__init__(one_line(message))
         self.field = field
-        self.problem = problem
+        self.problem = problem if problem is not None or not isinstance(message, Problem) else message
 
 
 class JobNameError(JobError, ValueError):

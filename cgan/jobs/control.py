@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from cgan.config import N_, Problem
 from cgan.files import checkpoints_root, open_lock_file, write_failure
-from cgan.jobs.backend import RESUMABLE, Backend, JobError, JobNameError, finite
+from cgan.jobs.backend import RESUMABLE, Backend, JobError, JobNameError, finite, state_words
 from cgan.jobs.job import Job
 from cgan.jobs.plan import estimated_seconds
 from cgan.jobs.request import JobRequest, taken
@@ -33,6 +34,23 @@ from cgan.messages import RunError
 from cgan.runs import Run, check_existing_run_name
 
 LOCK_NAME = ".jobs.lock"
+
+# The refusals, as templates an interface translates (each JobError holds its cgan.config.Problem).
+NOT_A_FOLDER = N_("Run name {shown}: not a run folder's name (one folder name, not hidden, no control "
+                  "characters).")
+NO_RUN = N_("No run named {name}.")
+NOT_RESUMED = N_("Could not resume {name}: {reason}.")
+STOP_FIRST = N_("{name} is {state}: stop it before deleting it.")
+SESSION_FULL = (  # (one job allowed, more)
+    N_("You already have {count} of at most {limit} job running or queued ({names}): cancel or stop "
+       "one first."),
+    N_("You already have {count} of at most {limit} jobs running or queued ({names}): cancel or stop "
+       "one first."))
+SLOTS_FULL = (
+    N_("{count} of at most {limit} training job already running ({names}): stop one or wait for it "
+       "to finish."),
+    N_("{count} of at most {limit} training jobs already running ({names}): stop one or wait for it "
+       "to finish."))
 
 
 def _root(root: str | Path | None) -> Path:
@@ -118,6 +136,9 @@ def get_job(name: str, root: str | Path | None = None) -> Job | None:
     try:
         check_existing_run_name(name)
     except ValueError as exc:
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, Problem) and "shown" in reason.values:
+            raise JobNameError(Problem(NOT_A_FOLDER, shown=reason.values["shown"]), field="name") from None
         raise JobNameError(f"{str(exc)[0].upper()}{str(exc)[1:]}.", field="name") from None
     run = Run(_root(root) / name)
     return Job.read(run) if run.launched() else None
@@ -153,7 +174,8 @@ def start(
             problem = taken(request.name)
             raise JobError(problem, field="name", problem=problem) from None
         except OSError as exc:
-            raise JobError(f"Could not start {request.name}: {write_failure(exc, root)}.") from None
+            raise JobError(Problem(N_("Could not start {name}: {reason}."), name=request.name,
+                                   reason=write_failure(exc, root))) from None
         try:
             run.write_status(
                 "queued", arguments=request.arguments(run.path), device=request.device,
@@ -165,7 +187,8 @@ def start(
             shutil.rmtree(run.path, ignore_errors=True)  # nothing of it stays to block the name
             if isinstance(exc, (RunError, OSError)):
                 reason = write_failure(exc, root) if isinstance(exc, OSError) else str(exc)
-                raise JobError(f"Could not start {request.name}: {reason}.") from None
+                raise JobError(Problem(N_("Could not start {name}: {reason}."), name=request.name,
+                                       reason=reason)) from None
             raise
     job = Job.read(run)
     if job.queued:  # with its place in the queue
@@ -179,10 +202,8 @@ def _check_session(all_jobs: list[Job], session: str | None) -> None:
         return
     mine = [job.name for job in all_jobs if job.session == session and (job.active or job.queued)]
     if len(mine) >= limit:
-        raise JobError(
-            f"You already have {len(mine)} of at most {limit} job{'s' if limit > 1 else ''} running "
-            f"or queued ({', '.join(mine)}): cancel or stop one first.", field="capacity",
-        )
+        raise JobError(Problem(SESSION_FULL[limit > 1], count=str(len(mine)), limit=str(limit),
+                               names=", ".join(mine)), field="capacity")
 
 
 def _start_queued(chosen: Backend, all_jobs: list[Job], max_running: int | None) -> list[str]:
@@ -216,7 +237,7 @@ def cancel(name: str, root: str | Path | None = None) -> None:
     with _locked(root):
         job = get_job(name, root)
         if job is None or not job.queued:
-            raise JobError(f"{name} is not queued.")
+            raise JobError(Problem(N_("{name} is not queued."), name=name))
         reading_backend().withdraw(job)
         shutil.rmtree(job.run.path, ignore_errors=True)
 
@@ -231,7 +252,7 @@ def stop(name: str, root: str | Path | None = None) -> Job:
     finished epochs are on disk either way."""
     job = get_job(name, root)
     if job is None or not (job.active or (job.queued and job.submission_id)):
-        raise JobError(f"{name} is not running.")
+        raise JobError(Problem(N_("{name} is not running."), name=name))
     reading_backend().stop(job)
     return job.refresh()
 
@@ -243,33 +264,33 @@ def resume(name: str, root: str | Path | None = None, max_running: int | None = 
     with _locked(root):
         job = get_job(name, root)
         if job is None:
-            raise JobError(f"No run named {name}.")
-        if job.state not in RESUMABLE or job.slimmed:
-            what = "a shipped run" if job.slimmed else job.state
-            raise JobError(f"{name} is {what}; only stopped or interrupted runs can be resumed.")
+            raise JobError(Problem(NO_RUN, name=name))
+        if job.slimmed:
+            raise JobError(Problem(N_("{name} is a shipped run; only stopped or interrupted runs can be "
+                                      "resumed."), name=name))
+        if job.state not in RESUMABLE:
+            raise JobError(Problem(N_("{name} is {state}; only stopped or interrupted runs can be resumed."),
+                                   name=name, state=state_words(job.state)))
         capacity = chosen.capacity(max_running)
         if capacity is not None:
             running = [j.name for j in list_jobs(root) if j.active]
             if len(running) >= capacity:
-                raise JobError(
-                    f"{len(running)} of at most {capacity} training job{'s' if capacity > 1 else ''} "
-                    f"already running ({', '.join(running)}): stop one or wait for it to finish.",
-                    field="capacity",
-                )
+                raise JobError(Problem(SLOTS_FULL[capacity > 1], count=str(len(running)),
+                                       limit=str(capacity), names=", ".join(running)), field="capacity")
         device = job.device or _trained_on(job.run)
         if job.run.exists():
             arguments = ["--resume", "--out", str(job.run.path), "--device", device]
         elif job.arguments:  # killed before it wrote its configuration: start it again
             arguments = job.arguments
         else:
-            raise JobError(f"{name} has no configuration to continue from; delete it.")
+            raise JobError(Problem(N_("{name} has no configuration to continue from; delete it."), name=name))
         try:
             job.run.clear_stop_request()
             chosen.launch(job.run, arguments, device, append=True)
         except OSError as exc:
-            raise JobError(f"Could not resume {name}: {write_failure(exc, job.run.path)}.") from None
+            raise JobError(Problem(NOT_RESUMED, name=name, reason=write_failure(exc, job.run.path))) from None
         except RunError as exc:
-            raise JobError(f"Could not resume {name}: {exc}.") from None
+            raise JobError(Problem(NOT_RESUMED, name=name, reason=str(exc))) from None
     return Job.read(job.run)
 
 
@@ -288,17 +309,19 @@ def delete(name: str, root: str | Path | None = None) -> None:
     with _locked(root):
         job = get_job(name, root)
         if job is None:
-            raise JobError(f"No run named {name}.")
+            raise JobError(Problem(NO_RUN, name=name))
         if job.slimmed:
-            raise JobError(f"{name} is a shipped run; delete it by hand if you mean to.")
+            raise JobError(Problem(N_("{name} is a shipped run; delete it by hand if you mean to."), name=name))
         path = job.run.path
         if path.is_symlink():
-            raise JobError(f"{name} is a link to {os.readlink(path)}, not a run folder of {root}; "
-                           "remove the link, or delete its run by hand.")
+            raise JobError(Problem(N_("{name} is a link to {target}, not a run folder of {root}; remove the "
+                                      "link, or delete its run by hand."),
+                                   name=name, target=os.readlink(path), root=str(root)))
         if path.parent.resolve() != root.resolve():
-            raise JobError(f"{name}: its run is not in {root}; delete it by hand.")
+            raise JobError(Problem(N_("{name}: its run is not in {root}; delete it by hand."),
+                                   name=name, root=str(root)))
         if job.active:
-            raise JobError(f"{name} is {job.state}: stop it before deleting it.")
+            raise JobError(Problem(STOP_FIRST, name=name, state=state_words(job.state)))
         failures: list[str] = []
 
         def note(_function, failed_path, error) -> None:
@@ -313,7 +336,9 @@ def delete(name: str, root: str | Path | None = None) -> None:
                     shutil.rmtree(path, onerror=note)
         except RunError as exc:
             if "already being trained" in str(exc):
-                raise JobError(f"{name} is running: stop it before deleting it.") from None
-            raise JobError(f"Could not delete {name}: {exc}.") from None
+                raise JobError(Problem(STOP_FIRST, name=name, state=state_words("running"))) from None
+            raise JobError(Problem(N_("Could not delete {name}: {reason}."), name=name, reason=str(exc))) from None
         if path.exists() or path.is_symlink():
-            raise JobError(f"Could not delete all of {name}: {failures[0] if failures else 'it is back'}.")
+            if not failures:
+                raise JobError(Problem(N_("Could not delete all of {name}: it is back."), name=name))
+            raise JobError(Problem(N_("Could not delete all of {name}: {reason}."), name=name, reason=failures[0]))

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from cgan.config import N_, Problem
 from cgan.files import write_failure
 from cgan.jobs.backend import REPO_ROOT, Backend, JobError, trainer_command
 from cgan.messages import RunError
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from cgan.runs import Run
 
 DEFAULT_MAX_JOBS = 1
+NOT_STARTED = N_("Could not start the trainer: {reason}.")
 
 # Trainers this Python process started. A thread waits on each, so one that exits is reaped at
 # once instead of lingering as a zombie for as long as the app runs; its exit status stays here.
@@ -83,7 +85,7 @@ def launch_process(run: Run, arguments: list[str], device: str, append: bool) ->
                 start_new_session=True,  # its own session: no signal from the app's terminal reaches it
             )
     except OSError as exc:
-        raise JobError(f"Could not start the trainer: {write_failure(exc, run.path)}.") from None
+        raise JobError(Problem(NOT_STARTED, reason=write_failure(exc, run.path))) from None
     _children[process.pid] = process
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
     # The trainer needs seconds to import torch before it writes its own status.
@@ -94,7 +96,7 @@ def launch_process(run: Run, arguments: list[str], device: str, append: bool) ->
         )
     except RunError as exc:  # a full disk: a trainer nobody could follow must not go on
         process.kill()
-        raise JobError(f"Could not start the trainer: {exc}.") from None
+        raise JobError(Problem(NOT_STARTED, reason=str(exc))) from None
     return process
 
 
@@ -103,10 +105,11 @@ def stop_process(job: Job) -> None:
     may name any process: its start time and command line must match). Asked again while it is
     stopping, the trainer stops at once; finished epochs are on disk either way."""
     if job.pid is None or process_start_time(job.pid) != job.pid_started:
-        raise JobError(f"{job.name} is starting; press Stop again in a moment.")
+        raise JobError(Problem(N_("{name} is starting; press Stop again in a moment."), name=job.name))
     if not is_trainer_of(job.pid, job.pid_started, job.run.path):
-        raise JobError(f"{job.name}: process {job.pid} named in its status is not this run's "
-                       "`python -m cgan.train`; nothing was signalled.")
+        raise JobError(Problem(N_("{name}: process {pid} named in its status is not this run's "
+                                  "`python -m cgan.train`; nothing was signalled."),
+                               name=job.name, pid=str(job.pid)))
     try:
         if job.run.stop_requested() is None:
             job.run.request_stop()
