@@ -211,6 +211,28 @@ def N_(message: str) -> str:
     return message
 
 
+def said(message: object, value: Callable[[object], str] = str) -> str:
+    """A message from the library in the session's language. A cgan.config.Problem (a str with
+    the `template` and `values` it was made from) is its translated template filled with its
+    values, each said the same way (a value that is a Problem is translated too; any other goes
+    through `value`, e.g. app.text.plain); a cgan.jobs.JobProblem (`label` and `problem`) is
+    "{label}: {problem}." with both translated; an error that carries either as its `problem`
+    (cgan.jobs.JobError) is said as that; anything else is `value(message)`, as it is."""
+    template, values = getattr(message, "template", None), getattr(message, "values", None)
+    if isinstance(template, str) and isinstance(values, dict):
+        return gettext_(template).format(**{key: said(found, value) for key, found in values.items()})
+    problem = getattr(message, "problem", None)
+    if problem is not None and hasattr(message, "label"):
+        if not message.label:
+            return said(problem, value)
+        from cgan.jobs.request import SENTENCE
+
+        return gettext_(SENTENCE).format(label=gettext_(message.label), problem=said(problem, value))
+    if isinstance(message, BaseException) and problem is not None:
+        return said(problem, value)
+    return value(message)
+
+
 _ = gettext_
 
 

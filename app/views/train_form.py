@@ -16,16 +16,16 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import access, common
+from app import access, common, i18n
 from app.i18n import N_, _, catalog, language
 from app.text import code, plain
-from app.views.train_jobs import SCROLL_KEY, STARTED_KEY, measure_text, session_id
+from app.views.train_jobs import SCROLL_KEY, STARTED_KEY, measure_text, refusal, session_id
 from cgan import jobs
 from cgan.config import Option, Problem, TrainConfig, option_named
 from cgan.data import MNIST_INSTALL_HINT, mnist_status
 from cgan.limits import TRAIN_IMAGES
 from cgan.presets import LECTURE, REPORT, choices, preset
-from cgan.runs import checkpoints_root
+from cgan.runs import check_run_name, checkpoints_root
 
 MODEL_KEY = "train_model"
 NAME_KEY = "train_name"
@@ -124,14 +124,12 @@ def number(text) -> float | None:
 
 def said(problem: Problem) -> str:
     """A problem from cgan.config in the session's language (its values shown as written)."""
-    return _(problem.template).format(**{key: plain(value) for key, value in problem.values.items()})
+    return i18n.said(problem, plain)
 
 
 def beside(label: str | None, problem: Problem) -> str:
     """The line shown under a field: "Label: problem." (or the problem alone, a whole sentence)."""
-    if not label:
-        return said(problem)
-    return _(jobs.SENTENCE).format(label=_(label), problem=said(problem))
+    return i18n.said(jobs.JobProblem(problem, label), plain)
 
 
 def form_config(model: str) -> tuple[TrainConfig | None, dict[str, str]]:
@@ -163,7 +161,22 @@ def form_config(model: str) -> tuple[TrainConfig | None, dict[str, str]]:
 def problems(request: jobs.JobRequest) -> dict[str, str]:
     """Field -> the line shown under it, in the session's language: the schema's checks, then
     what only a job adds (a free run name, a device this machine has)."""
-    return {name: beside(found.label, found.problem) for name, found in request.problems().items()}
+    found = {name: beside(problem.label, problem.problem) for name, problem in request.problems().items()}
+    rule = name_rule(request.name)
+    if rule is not None:  # the request keeps the rule's English words only: say it from the check's own
+        found["name"] = beside(N_("Run name"), rule)
+    return found
+
+
+def name_rule(name: str) -> Problem | None:
+    """The rule of cgan.runs.check_run_name that `name` breaks, if it breaks one."""
+    try:
+        check_run_name(name)
+    except ValueError as exc:
+        reason = exc.args[0] if exc.args else None
+        rule = reason.values.get("rule") if isinstance(reason, Problem) else None
+        return rule if isinstance(rule, Problem) else None
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,8 +208,7 @@ def start_from_form() -> None:
             try:
                 job = jobs.start(request, session=session_id())
             except jobs.JobError as exc:  # refused when it came to it: a name taken meanwhile, no slot
-                refused = getattr(exc, "problem", None)
-                found = {exc.field or "start": beside(refused.label, refused.problem) if refused else plain(exc)}
+                found = {exc.field or "start": refusal(exc)}
             else:
                 state[LAST_PRESS_KEY] = (time.time(), settings)
                 state[STARTED_KEY] = job.name

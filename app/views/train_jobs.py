@@ -15,12 +15,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import access, common, plots
-from app.i18n import N_, _
+from app.i18n import N_, _, said
 from app.text import plain
 from app.widgets import symptom_notes
 from cgan import jobs
 from cgan.config import OPTIONS, Option, TrainConfig
 from cgan.limits import QUALITY_SAMPLES, TRAIN_IMAGES
+from cgan.messages import one_line
 from cgan.runs import checkpoints_root
 
 TOAST_KEY = "train_toast"  # (text, icon) to show once as a toast on the next run
@@ -48,6 +49,11 @@ SAID_ELSEWHERE = ("model", "epochs", "limit", "metrics_every", "metrics_samples"
 def badge(state: str) -> str:
     colour, icon, words = STATES.get(state, ("gray", "help", state))
     return f":{colour}-badge[:material/{icon}: {_(words)}]"
+
+
+def refusal(exc: jobs.JobError) -> str:
+    """Why cgan.jobs refused, in the session's language (names shown as written, on one line)."""
+    return said(exc, lambda value: plain(one_line(value)))
 
 
 def toast(text: str, icon: str) -> None:
@@ -172,7 +178,7 @@ def press_stop(name: str) -> None:
     try:
         job = jobs.stop(name)
     except jobs.JobError as exc:
-        toast(plain(exc), ":material/error:")
+        toast(refusal(exc), ":material/error:")
     else:
         if job.state == "stopping":
             toast(_("{name} stops once the epoch it is training is written.").format(name=plain(name)),
@@ -186,7 +192,7 @@ def job_action(action, name: str, done: str, icon: str) -> bool:
     try:
         action(name)
     except jobs.JobError as exc:
-        toast(plain(exc), ":material/error:")
+        toast(refusal(exc), ":material/error:")
         return False
     toast(done.format(name=plain(name)), icon)
     return True
