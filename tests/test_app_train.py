@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -477,4 +478,42 @@ def test_the_page_in_chinese_speaks_chinese_in_its_form_checks_and_jobs(root):
         shown = [as_shown(m.value) for m in page.markdown]
         assert any(m.startswith("**queued-one 已排队**") for m in shown), shown
         assert any(p.startswith("排队中，第 1 位") for p in progress(page)), progress(page)
+        assert not chinese_page_words(page), chinese_page_words(page)
+
+
+def test_the_page_in_chinese_says_the_run_name_rule_and_the_jobs_refusals_in_chinese(root, monkeypatch, tiny_run):
+    """The library's one-line errors (cgan.runs' name rule, cgan.jobs' refusals) shown in the
+    reader's language: beside the name, under Start and in the toasts; only names stay as they are."""
+    monkeypatch.setenv("CGAN_MAX_JOBS_PER_SESSION", "1")
+    page = AppTest.from_file(str(PAGE), default_timeout=60)
+    page.session_state["lang"] = "zh"
+    page.run()
+    assert not page.exception
+    fill(page, "../escape")
+    press(page, "train_start")
+    assert message_after(page, "运行名称") == (
+        "运行名称：1 到 64 个字符，只能用字母、数字、“.”、“_”或“-”，并以字母或数字开头。")
+    assert not chinese_page_words(page), chinese_page_words(page)
+    paused = Run(shutil.copytree(tiny_run.path, root / "paused"))
+    paused.write_status("stopped")
+    with as_its_trainer(Run(root / "busy")):  # running, its pid not recorded yet: starting
+        page.run()
+        # Stop on a trainer that has not said its pid yet: refused, in a toast.
+        press(page, "train_stop_busy")
+        toasts = [as_shown(t.value) for t in page.toast]
+        assert toasts == ["busy 正在启动：请稍后再按一次“停止”。"], toasts
+        # Resume while the one training slot is taken.
+        press(page, "train_resume_paused")
+        toasts = [as_shown(t.value) for t in page.toast]
+        assert toasts == ["已有 1 个训练任务正在进行（busy），最多只能同时进行 1 个：请停止其中一个，或等它训练完。"], \
+            toasts
+        # This session's one job waits in the queue; a second start is refused under Start.
+        fill(page, "queued-one")
+        press(page, "train_start")
+        fill(page, "one-more", seed=5)
+        press(page, "train_start")
+        errors = [as_shown(e.value) for e in page.error]
+        assert errors == ["你已有 1 个任务在训练或排队（queued-one），最多只能有 1 个：请先取消或停止其中一个。"], \
+            errors
+        assert not (root / "one-more").exists()
         assert not chinese_page_words(page), chinese_page_words(page)
