@@ -41,12 +41,15 @@ def settle(page) -> None:
         """() => [...document.querySelectorAll(".cgan-figure img, [data-testid='stImage'] img")]
                  .every(img => img.complete && img.naturalWidth > 0)"""
     )
-    charts = page.locator("[data-testid='stPlotlyChart']:visible")
-    for k in range(charts.count()):
-        charts.nth(k).scroll_into_view_if_needed()  # a chart below the fold may wait to be seen
-        charts.nth(k).locator("svg.main-svg").first.wait_for()
-    if charts.count():
-        page.get_by_role("heading", level=1).first.scroll_into_view_if_needed()
+    # Every chart has Plotly's SVG; one below the fold may wait to be seen: scrolled to.
+    page.wait_for_function(
+        """() => {
+            const waiting = [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
+                .filter(c => c.checkVisibility() && !c.querySelector('svg.main-svg'));
+            if (waiting.length) waiting[0].scrollIntoView({block: 'nearest'});
+            return waiting.length === 0;
+        }""", polling=250)
+    page.get_by_role("heading", level=1).first.scroll_into_view_if_needed()
     page.wait_for_timeout(1200)
     wait_for_app(page)
 
