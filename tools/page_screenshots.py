@@ -1,6 +1,6 @@
 """Every page of the app in each language, screen by screen, to look at.
 
-    .venv/bin/python tools/page_screenshots.py [--lang en,zh] [--size 1280x720] [--out test-output/pages]
+    .venv/bin/python -m tools.page_screenshots [--lang en,zh] [--size 1280x720] [--out test-output/pages]
 
 Starts a real Streamlit server on checkpoints/ (the shipped runs), opens each page from the
 sidebar in Debian's Chromium with ``?lang=`` in the address, waits until the script has finished
@@ -17,12 +17,11 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.browser_support: the tests' server and browser helpers
-
-from tests.browser_support import (  # noqa: E402
+from tests.browser_support import (
     browser_missing, chromium_page, streamlit_server, wait_for_app,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SCROLLER = """() => {
   const main = document.querySelector('[data-testid="stMain"]');

@@ -25,7 +25,7 @@ from cgan.config import Option, Problem, TrainConfig, option_named
 from cgan.data import MNIST_INSTALL_HINT, mnist_status
 from cgan.limits import TRAIN_IMAGES
 from cgan.presets import LECTURE, REPORT, choices, preset
-from cgan.runs import check_run_name, checkpoints_root
+from cgan.runs import checkpoints_root
 
 MODEL_KEY = "train_model"
 NAME_KEY = "train_name"
@@ -161,22 +161,7 @@ def form_config(model: str) -> tuple[TrainConfig | None, dict[str, str]]:
 def problems(request: jobs.JobRequest) -> dict[str, str]:
     """Field -> the line shown under it, in the session's language: the schema's checks, then
     what only a job adds (a free run name, a device this machine has)."""
-    found = {name: beside(problem.label, problem.problem) for name, problem in request.problems().items()}
-    rule = name_rule(request.name)
-    if rule is not None:  # the request keeps the rule's English words only: say it from the check's own
-        found["name"] = beside(N_("Run name"), rule)
-    return found
-
-
-def name_rule(name: str) -> Problem | None:
-    """The rule of cgan.runs.check_run_name that `name` breaks, if it breaks one."""
-    try:
-        check_run_name(name)
-    except ValueError as exc:
-        reason = exc.args[0] if exc.args else None
-        rule = reason.values.get("rule") if isinstance(reason, Problem) else None
-        return rule if isinstance(rule, Problem) else None
-    return None
+    return {name: beside(problem.label, problem.problem) for name, problem in request.problems().items()}
 
 
 # ---------------------------------------------------------------------------------------------

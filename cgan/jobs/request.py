@@ -73,7 +73,7 @@ class JobRequest:
         try:
             check_run_name(self.name)
         except ValueError as exc:
-            problems["name"] = _name_problem(str(exc))
+            problems["name"] = _name_problem(exc)
         else:
             if (Path(root if root is not None else checkpoints_root()) / self.name).exists():
                 problems["name"] = taken(self.name)
@@ -94,12 +94,15 @@ def taken(name: str) -> JobProblem:
     return JobProblem(Problem(N_("A run named {name} already exists: choose another name."), name=name))
 
 
-def _name_problem(reason: str) -> JobProblem:
-    """check_run_name's reason ("run name: what a name may hold") as a labelled sentence."""
-    label, _, rule = reason.partition(": ")
-    if label != "run name" or not rule:
-        return JobProblem(Problem("{reason}.", reason=reason[:1].upper() + reason[1:]))
-    return JobProblem(Problem("{reason}", reason=rule), N_("Run name"))
+def _name_problem(exc: ValueError) -> JobProblem:
+    """check_run_name's refusal ("run name: what a name may hold") as a labelled sentence, its
+    rule kept as a Problem so the app can say it in the reader's language."""
+    reason = exc.args[0] if exc.args else None
+    rule = reason.values.get("rule") if isinstance(reason, Problem) else None
+    if isinstance(rule, Problem):
+        return JobProblem(rule, N_("Run name"))
+    text = str(exc)
+    return JobProblem(Problem("{reason}.", reason=text[:1].upper() + text[1:]))
 
 
 def _defaults_with(options: dict[str, Any]) -> TrainConfig:

@@ -1,29 +1,28 @@
-"""The README's screenshots: every page of the app at a projector's 1280x720, on the shipped runs.
+"""The README's screenshots: every page of the app at a projector's 1280x720, on the shipped runs,
+in English (docs/screenshots/) and in Simplified Chinese (docs/screenshots/zh/).
 
-    .venv/bin/python docs/screenshots.py
+    .venv/bin/python -m tools.readme_screenshots [--lang en,zh]
 
 Starts a real Streamlit server on checkpoints/ (cgan-report, cdcgan-report), opens each page in
-Debian's Chromium, waits until the script has finished and Plotly has drawn, and saves one window
-(the first screen, or the part of a long page a lecturer scrolls to) as a palette PNG in
-docs/screenshots/. Nothing is trained.
+Debian's Chromium (``?lang=`` in the address), waits until the script has finished and Plotly has
+drawn, and saves one window (the first screen, or the part of a long page a lecturer scrolls to)
+as a palette PNG. Nothing is trained.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import sys
 from pathlib import Path
 
 from PIL import Image
 
+from app.i18n import LANGUAGES, translate
+from tests.browser_support import browser_missing, chromium_page, set_sidebar, streamlit_server, wait_for_app
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the end-to-end tests' server and browser helpers
-
-from browser_support import (  # noqa: E402
-    browser_missing, chromium_page, set_sidebar, streamlit_server, wait_for_app,
-)
-
-OUT = ROOT / "docs" / "screenshots"
+OUT = {"en": ROOT / "docs" / "screenshots", "zh": ROOT / "docs" / "screenshots" / "zh"}
 WIDTH, HEIGHT = 1280, 720
 IMAGES = "[data-testid='stImage'] img"
 CHARTS = "[data-testid='stPlotlyChart']:visible"  # not those of a hidden tab
@@ -43,9 +42,17 @@ def settle(page) -> None:
     wait_for_app(page)
 
 
+LANG = ["en"]  # the language of the pages being taken (main() sets it)
+
+
+def t(message: str) -> str:
+    """`message` as the page shows it in the language being taken."""
+    return translate(message, LANG[0])
+
+
 def open_page(page, url: str, path: str, heading: str) -> None:
-    page.goto(url + path)
-    page.get_by_role("heading", level=1).filter(has_text=heading).wait_for(timeout=180_000)
+    page.goto(f"{url}{path}?lang={LANG[0]}")
+    page.get_by_role("heading", level=1).filter(has_text=t(heading)).wait_for(timeout=180_000)
     set_sidebar(page, True)
     settle(page)
 
@@ -72,14 +79,14 @@ def scroll_to(page, locator, y: int = 16, edge: str = "top") -> None:
 def evolution(page, url: str) -> None:
     open_page(page, url, "/", "Training evolution")
     page.get_by_role("button", name="200", exact=True).click()
-    page.locator(".cgan-figure figcaption").filter(has_text="Epoch 200").wait_for()
+    page.locator(".cgan-figure figcaption").filter(has_text=t("Epoch {epoch}").format(epoch=200)).wait_for()
     page.locator(".st-key-evolution_column").get_by_text("3", exact=True).click()
     settle(page)
 
 
 def generate(page, url: str) -> None:
     open_page(page, url, "/generate", "Generate digits")
-    page.get_by_test_id("stButtonGroup").first.get_by_role("radio", name="7").click()
+    page.get_by_test_id("stMain").get_by_test_id("stButtonGroup").first.get_by_role("radio", name="7").click()
     page.locator(".cgan-figure figcaption").filter(has_text="7").first.wait_for()
     settle(page)
 
@@ -89,28 +96,31 @@ def compare(page, url: str) -> None:
 
 
 def losses(page, url: str) -> None:
-    open_page(page, url, "/losses", "Loss")
+    open_page(page, url, "/losses", "Loss curves")
     page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for()
     settle(page)
 
 
 def quality(page, url: str) -> None:
     open_page(page, url, "/quality", "Quality")
-    page.get_by_text("Measured quality per epoch").first.wait_for()
+    page.get_by_text(t("Measured quality per epoch")).first.wait_for()
     set_sidebar(page, False)  # room for the quality and loss curves side by side
     settle(page)
 
 
+REJECTED = {"en": "the classifier rejected", "zh": "分类器不认可"}  # a piece of the rejected digits' sentence
+
+
 def quality_hardest(page, url: str) -> None:
     open_page(page, url, "/quality", "Quality")
-    page.get_by_role("tab", name="Which digits are hardest?").click()
-    page.get_by_text("the classifier rejected").first.wait_for(timeout=180_000)
+    page.get_by_role("tab", name=t("Which digits are hardest?")).click()
+    page.get_by_text(REJECTED[LANG[0]]).first.wait_for(timeout=180_000)
     settle(page)
 
 
 def real_vs(page, url: str) -> None:
-    open_page(page, url, "/real_vs", "Real vs")
-    page.get_by_test_id("stButtonGroup").first.get_by_role("radio", name="5").click()
+    open_page(page, url, "/real_vs", "Real vs CGAN vs cDCGAN")
+    page.get_by_test_id("stMain").get_by_test_id("stButtonGroup").first.get_by_role("radio", name="5").click()
     settle(page)
 
 
@@ -122,31 +132,31 @@ def interpolation(page, url: str) -> None:
 
 def discriminator(page, url: str) -> None:
     """One generated 7, D's verdict under each of the ten labels."""
-    open_page(page, url, "/discriminator", "The discriminator")
+    open_page(page, url, "/discriminator", "The discriminator's verdict")
     page.get_by_test_id("stPlotlyChart").nth(2).wait_for()
     settle(page)
-    scroll_to(page, page.get_by_test_id("stWidgetLabel").get_by_text("Noise seed", exact=True).first)
+    scroll_to(page, page.get_by_test_id("stWidgetLabel").get_by_text(t("Noise seed"), exact=True).first)
 
 
 def discriminator_epochs(page, url: str) -> None:
     """The same page further down: D's view of real and generated digits across the epochs."""
-    open_page(page, url, "/discriminator", "The discriminator")
+    open_page(page, url, "/discriminator", "The discriminator's verdict")
     page.get_by_test_id("stPlotlyChart").nth(2).wait_for()
     settle(page)
-    scroll_to(page, page.get_by_role("heading", name="D's view across the epochs"))
+    scroll_to(page, page.get_by_role("heading", name=t("D's view across the epochs")))
 
 
 def train(page, url: str) -> None:
     """The form down to its Start button (not pressed: nothing trains) and the list of runs."""
     open_page(page, url, "/train", "Train")
-    scroll_to(page, page.get_by_test_id("stWidgetLabel").get_by_text("Model", exact=True).first)
+    scroll_to(page, page.get_by_test_id("stWidgetLabel").get_by_text(t("Model"), exact=True).first)
 
 
 def train_recipes(page, url: str) -> None:
     """The recipes unfolded: the report's, and failures on purpose."""
     open_page(page, url, "/train", "Train")
-    page.get_by_text("Start from a recipe").click()
-    page.get_by_role("radiogroup", name="Recipe").wait_for()
+    page.get_by_text(t("Start from a recipe: the report's, or a failure on purpose")).click()
+    page.get_by_role("radiogroup", name=t("Recipe")).wait_for()
     settle(page)
 
 
@@ -187,25 +197,33 @@ def save_small(png: bytes, path: Path) -> None:
         small.save(path, optimize=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The README's screenshots, in each language.")
+    parser.add_argument("--lang", default=",".join(LANGUAGES), help="languages, e.g. en,zh (default: all)")
+    langs = parser.parse_args(argv).lang.split(",")
+    unknown = [lang for lang in langs if lang not in LANGUAGES]
+    if unknown:
+        parser.error(f"--lang: no language {', '.join(unknown)}; choose from {', '.join(LANGUAGES)}")
     missing = browser_missing()
     if missing:
         print(f"screenshots: {missing}", file=sys.stderr)
         return 1
-    OUT.mkdir(parents=True, exist_ok=True)
     failed = []
     with streamlit_server(checkpoints=ROOT / "checkpoints", timeout=180) as url, \
             chromium_page(WIDTH, HEIGHT) as page:
-        for name, go in SHOTS:
-            go(page, url)
-            page.mouse.move(WIDTH // 2, 2)  # no hover highlight on the last control clicked
-            page.wait_for_timeout(300)
-            wrong = problems(page)
-            path = OUT / f"{name}.png"
-            save_small(page.screenshot(), path)
-            failed += [f"{name}: {what}" for what in wrong]
-            print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.0f} KB"
-                  + (f"  PROBLEM: {', '.join(wrong)}" if wrong else ""))
+        for lang in langs:
+            LANG[0] = lang
+            OUT[lang].mkdir(parents=True, exist_ok=True)
+            for name, go in SHOTS:
+                go(page, url)
+                page.mouse.move(WIDTH // 2, 2)  # no hover highlight on the last control clicked
+                page.wait_for_timeout(300)
+                wrong = problems(page)
+                path = OUT[lang] / f"{name}.png"
+                save_small(page.screenshot(), path)
+                failed += [f"{lang} {name}: {what}" for what in wrong]
+                print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.0f} KB"
+                      + (f"  PROBLEM: {', '.join(wrong)}" if wrong else ""))
     if failed:
         print("screenshots: " + "; ".join(failed), file=sys.stderr)
         return 1
