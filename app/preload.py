@@ -36,6 +36,8 @@ MODULES = (
     "cgan.interpolate",
     "cgan.verdict",
     "cgan.presets",
+    "app.views.train_form",
+    "app.views.train_jobs",
     "app.safety",
     "app.access",
     "plotly.subplots",

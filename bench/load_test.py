@@ -157,7 +157,8 @@ class Session:
 
     async def change_digit(self) -> float:
         self.digit = random.choice([d for d in range(10) if d != self.digit])
-        radio = self.page.get_by_test_id("stButtonGroup").first.get_by_role("radio", name=str(self.digit))
+        digits = self.page.get_by_test_id("stMain").get_by_test_id("stButtonGroup").first  # the sidebar has one too
+        radio = digits.get_by_role("radio", name=str(self.digit))
         return await self._timed("digit change", radio.click, f"Digit {self.digit}, seed {self.seed},")
 
     async def change_seed(self) -> float:
