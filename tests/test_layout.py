@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                       "cgan.classifier", "cgan.neighbours", "cgan.quality", "cgan.verdict",
                       "cgan.symptoms", "cgan.metrics")),
     ("training", ("cgan.training", "cgan.training.*", "cgan.train", "cgan.mlp_step", "cgan.bench")),
-    ("jobs", ("cgan.jobs", "cgan.jobs.*", "cgan.ray_jobs")),
+    ("jobs", ("cgan.jobs", "cgan.jobs.*")),
     ("ready-made runs", ("cgan.presets", "cgan.pretrained")),
     ("app pieces", ("app", "app.i18n", "app.numbers", "app.text", "app.style", "app.safety",
                     "app.access", "app.plots", "app.figures", "app.loaders", "app.common",
