@@ -153,6 +153,27 @@ def wait_for_app(page, timeout: float = 60_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
 
 
+def settle_drawn(page, pause_ms: int = 600) -> None:
+    """The script has finished, every picture has its pixels and every chart its Plotly SVG (one
+    below the fold is scrolled to, since Plotly may wait to draw it until it is seen); then the
+    page's top is shown again."""
+    wait_for_app(page, timeout=180_000)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll(".cgan-figure img, [data-testid='stImage'] img")]
+                 .every(img => img.complete && img.naturalWidth > 0)"""
+    )
+    page.wait_for_function(
+        """() => {
+            const waiting = [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
+                .filter(c => c.checkVisibility() && !c.querySelector('svg.main-svg'));
+            if (waiting.length) waiting[0].scrollIntoView({block: 'nearest'});
+            return waiting.length === 0;
+        }""", polling=250)
+    page.get_by_role("heading", level=1).first.scroll_into_view_if_needed()
+    page.wait_for_timeout(pause_ms)
+    wait_for_app(page)
+
+
 def set_sidebar(page, open_: bool) -> None:
     """Open or close the sidebar and wait for its slide to end."""
     sidebar = page.get_by_test_id("stSidebar")

@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_support import ROOT, chromium_page, nothing_clipped, streamlit_server, wait_for_app
+from tests.browser_support import (
+    ROOT, chromium_page, nothing_clipped, settle_drawn, streamlit_server,
+)
 from tests.test_browser import MISSING
 from tests.test_font import assert_chinese_label, zh
 
 WIDTH, HEIGHT = 1280, 720
-FIGURES = ".cgan-figure img"
 RUNS = ("cgan-report", "cdcgan-report")
 # English a Chinese page may show: names (models, data set, networks, file formats, devices,
 # optimiser), the language choice's own name, symbols (log 4, 1x speed, y and z of the report).
@@ -130,26 +131,6 @@ def english_words(texts: list[str]) -> list[str]:
     return sorted(words - NAMES)
 
 
-def settle(page) -> None:
-    """The script has finished, every image has its pixels and every chart is drawn."""
-    wait_for_app(page, timeout=180_000)
-    page.wait_for_function(
-        f"""() => [...document.querySelectorAll("{FIGURES}")]
-                 .every(img => img.complete && img.naturalWidth > 0)"""
-    )
-    # Every chart has Plotly's SVG; one below the fold may wait to be seen: scrolled to.
-    page.wait_for_function(
-        """() => {
-            const waiting = [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
-                .filter(c => c.checkVisibility() && !c.querySelector('svg.main-svg'));
-            if (waiting.length) waiting[0].scrollIntoView({block: 'nearest'});
-            return waiting.length === 0;
-        }""", polling=250)
-    page.get_by_role("heading", level=1).first.scroll_into_view_if_needed()
-    page.wait_for_timeout(600)
-    wait_for_app(page)
-
-
 def shot(page, step: str) -> None:
     path = ROOT / "test-output" / f"zh-{step}.png"
     path.parent.mkdir(exist_ok=True)
@@ -203,7 +184,7 @@ def test_every_page_and_the_lecture_in_chinese_at_1280x720(served):
     problems: list[str] = []  # all of them, from every step, then one assertion
     with chromium_page(WIDTH, HEIGHT) as page:
         page.goto(served + "/?lang=zh")
-        settle(page)
+        settle_drawn(page)
         # The checks see what they look for: two labels drawn over each other, a label cut off
         # with an ellipsis and an English word, put into the page for a moment.
         page.evaluate("""() => {
@@ -230,20 +211,20 @@ def test_every_page_and_the_lecture_in_chinese_at_1280x720(served):
             name = link.inner_text().strip().splitlines()[-1]
             link.click()
             page.get_by_role("heading", level=1).first.wait_for()
-            settle(page)
+            settle_drawn(page)
             shot(page, f"{k}-page")
             problems += all_chinese(page, name)
 
         # The lecture's steps on the evolution page: the report's epochs, column 3, Play.
         page.get_by_test_id("stSidebarNavLink").first.click()
-        settle(page)
+        settle_drawn(page)
         for epoch in ("1", "20", "50", "75", "80"):
             page.get_by_role("button", name=epoch, exact=True).click()
             page.locator(".cgan-figure figcaption").filter(
                 has_text=zh("Epoch {epoch}").format(epoch=epoch)).wait_for()
-            settle(page)
+            settle_drawn(page)
         page.locator(".st-key-evolution_column").get_by_text("3", exact=True).click()
-        settle(page)
+        settle_drawn(page)
         problems += all_chinese(page, "evolution, column 3")
         shot(page, "lecture-3-column")
         grid = download(page, "evolution_png")
@@ -253,11 +234,11 @@ def test_every_page_and_the_lecture_in_chinese_at_1280x720(served):
         page.wait_for_timeout(800)
         problems += all_chinese(page, "evolution, playing")
         page.locator(".st-key-evolution_play button").click()
-        settle(page)
+        settle_drawn(page)
 
         # Generate: digit 7, seeds 42 and 43.
         page.get_by_test_id("stSidebarNavLink").nth(1).click()
-        settle(page)
+        settle_drawn(page)
         main = page.get_by_test_id("stMain")  # the sidebar's language choice is a button group too
         main.get_by_test_id("stButtonGroup").first.get_by_role("radio", name="7").click()
         seed = main.get_by_test_id("stNumberInputField").first
@@ -265,13 +246,13 @@ def test_every_page_and_the_lecture_in_chinese_at_1280x720(served):
             seed.fill(value)
             seed.press("Enter")
             page.locator(".cgan-figure figcaption").filter(has_text=value).wait_for()
-            settle(page)
+            settle_drawn(page)
         problems += all_chinese(page, "generate, digit 7, seed 43")
         shot(page, "lecture-4-generate")
 
         # Compare: the report's epochs for the grids, then for one digit; the figure as a PNG.
         page.get_by_test_id("stSidebarNavLink").nth(2).click()
-        settle(page)
+        settle_drawn(page)
         labels = page.locator(".cgan-figure figcaption")
         expected = [zh("Epoch {epoch}").format(epoch=e) for e in (20, 50, 75, 80)]
         assert labels.all_inner_texts() == expected
@@ -282,7 +263,7 @@ def test_every_page_and_the_lecture_in_chinese_at_1280x720(served):
             assert_chinese_label(figure[: label_size + 10, k * (width + 24) : k * (width + 24) + width],
                                  text)
         page.locator(".st-key-compare_mode").get_by_role("radio").nth(1).click()
-        settle(page)
+        settle_drawn(page)
         problems += all_chinese(page, "compare, one digit")
         shot(page, "lecture-5-compare-digit")
     assert problems == [], "\n".join(problems)

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from tests.browser_support import (
-    browser_missing, chromium_page, streamlit_server, wait_for_app,
+    browser_missing, chromium_page, settle_drawn, streamlit_server,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,25 +32,6 @@ SCROLLER = """() => {
   }
   return box;
 }"""
-
-
-def settle(page) -> None:
-    wait_for_app(page, timeout=180_000)
-    page.wait_for_function(
-        """() => [...document.querySelectorAll(".cgan-figure img, [data-testid='stImage'] img")]
-                 .every(img => img.complete && img.naturalWidth > 0)"""
-    )
-    # Every chart has Plotly's SVG; one below the fold may wait to be seen: scrolled to.
-    page.wait_for_function(
-        """() => {
-            const waiting = [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
-                .filter(c => c.checkVisibility() && !c.querySelector('svg.main-svg'));
-            if (waiting.length) waiting[0].scrollIntoView({block: 'nearest'});
-            return waiting.length === 0;
-        }""", polling=250)
-    page.get_by_role("heading", level=1).first.scroll_into_view_if_needed()
-    page.wait_for_timeout(1200)
-    wait_for_app(page)
 
 
 def slug(text: str) -> str:
@@ -74,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
             chromium_page(width, height) as page:
         for lang in args.lang.split(","):
             page.goto(f"{url}/?lang={lang}")
-            settle(page)
+            settle_drawn(page, pause_ms=1200)
             links = page.get_by_test_id("stSidebarNavLink")
             names = [urlparse(links.nth(k).get_attribute("href") or "").path.strip("/") or "evolution"
                      for k in range(links.count())]
             for n, name in enumerate(names):
                 page.get_by_test_id("stSidebarNavLink").nth(n).click()
                 page.get_by_role("heading", level=1).first.wait_for(timeout=180_000)
-                settle(page)
+                settle_drawn(page, pause_ms=1200)
                 box = page.evaluate_handle(SCROLLER)
                 for k in range(args.most):
                     path = args.out / f"{lang}-{n}-{slug(name)}-{k}.png"
