@@ -212,7 +212,7 @@ def N_(message: str) -> str:
 
 
 def said(message: object, value: Callable[[object], str] = str) -> str:
-    """A message from the library in the session's language. A cgan.config.Problem (a str with
+    """A message from the library in the session's language. A cgan.messages.Problem (a str with
     the `template` and `values` it was made from) is its translated template filled with its
     values, each said the same way (a value that is a Problem is translated too; any other goes
     through `value`, e.g. app.text.plain); a cgan.jobs.JobProblem (`label` and `problem`) is

@@ -23,29 +23,12 @@ from typing import Any
 from cgan.limits import MAX_SEED, MIN_QUALITY_SAMPLES, QUALITY_SAMPLES, TRAIN_IMAGES
 from cgan.models import MAX_WIDTH, MODELS, get_model
 from cgan.keep import parse_keep
+from cgan.messages import N_, Problem
 
 FORMAT = 2  # the config.json format this version writes
 MAX_EPOCHS = 100_000
 MAX_D_LR_SCALE = 100.0
 MAX_G_STEPS = 10
-
-
-def N_(text: str) -> str:
-    """Marks a message for the app's translation catalog; the library itself speaks English."""
-    return text
-
-
-class Problem(str):
-    """What is wrong with one value, as one English line (it is a str), with the `template` and
-    `values` it was made from."""
-
-    template: str
-    values: dict[str, str]
-
-    def __new__(cls, template: str, **values: str) -> Problem:
-        problem = super().__new__(cls, template.format(**values))
-        problem.template, problem.values = template, values
-        return problem
 
 
 WHOLE = N_("must be a whole number from {low} to {high}")

@@ -1,4 +1,5 @@
-"""Messages for the user: one line each, whatever a name read from disk holds."""
+"""Messages for the user: one line each, whatever a name read from disk holds; N_ marks an English
+message for the app's catalog, and a Problem keeps the template and values of its line."""
 
 from __future__ import annotations
 
@@ -22,3 +23,21 @@ class RunError(RuntimeError):
 
     def __init__(self, message: object = ""):
         super().__init__(one_line(message))
+
+
+def N_(text: str) -> str:
+    """Marks a message for the app's translation catalog; the library itself speaks English."""
+    return text
+
+
+class Problem(str):
+    """What is wrong with one value, as one English line (it is a str), with the `template` and
+    `values` it was made from."""
+
+    template: str
+    values: dict[str, str]
+
+    def __new__(cls, template: str, **values: str) -> Problem:
+        problem = super().__new__(cls, template.format(**values))
+        problem.template, problem.values = template, values
+        return problem

@@ -58,7 +58,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cgan.config import N_, TrainConfig
+from cgan.config import TrainConfig
+from cgan.messages import N_
 
 SHORT_RUN = dict(model="cgan", limit=10_000, epochs=8)
 

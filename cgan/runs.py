@@ -74,7 +74,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cgan.config import N_, Problem
+from cgan.messages import N_, Problem, RunError
 from cgan.files import (
     GRID_CAP, JSON_CAP, checkpoints_root, load_tensors, loads_json, read_regular,
     save_tensors_atomic, write_bytes_atomic, write_failure, write_json_atomic,
@@ -82,12 +82,11 @@ from cgan.files import (
 from cgan.history import EpochRecord, history_bytes, read_history
 from cgan.images import png_bytes, read_gray_png, tile
 from cgan.keep import KeepPolicy
-from cgan.messages import RunError
 from cgan.models import check_width, get_model
 from cgan.run_folder import RunFolder
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# What a name check says (its ValueError holds a cgan.config.Problem, for the app to translate).
+# What a name check says (its ValueError holds a cgan.messages.Problem, for the app to translate).
 RUN_NAME_RULE = N_("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 NOT_A_FOLDER = N_("run name {shown}: not a run folder's name (one folder name, not hidden, no control "
                   "characters)")

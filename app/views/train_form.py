@@ -21,9 +21,10 @@ from app.i18n import N_, _, catalog, language
 from app.text import code, plain
 from app.views.train_jobs import SCROLL_KEY, STARTED_KEY, measure_text, refusal, session_id
 from cgan import jobs
-from cgan.config import Option, Problem, TrainConfig, option_named
+from cgan.config import Option, TrainConfig, option_named
 from cgan.data import MNIST_INSTALL_HINT, mnist_status
 from cgan.limits import TRAIN_IMAGES
+from cgan.messages import Problem
 from cgan.presets import LECTURE, REPORT, choices, preset
 from cgan.runs import checkpoints_root
 

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cgan.config import N_, Problem
-from cgan.messages import one_line
+from cgan.messages import N_, one_line, Problem
 
 if TYPE_CHECKING:
     from cgan.jobs.job import Job
@@ -48,7 +47,7 @@ def state_words(state: str) -> str:
 class JobError(RuntimeError):
     """A job cannot be started or changed as asked, said in one English line. `field` names the
     form field it is about. `problem` says the same for translation: the request's JobProblem
-    (label and problem) when its check refused it, else the cgan.config.Problem the message was
+    (label and problem) when its check refused it, else the cgan.messages.Problem the message was
     made from (its template and values), or None for a message made otherwise."""
 
     def __init__(self, message: str, field: str | None = None, problem: Any = None):

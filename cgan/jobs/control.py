@@ -23,19 +23,18 @@ import sys
 import time
 from pathlib import Path
 
-from cgan.config import N_, Problem
+from cgan.messages import N_, Problem, RunError
 from cgan.files import checkpoints_root, open_lock_file, write_failure
 from cgan.jobs.backend import RESUMABLE, Backend, JobError, JobNameError, finite, state_words
 from cgan.jobs.job import Job
 from cgan.jobs.plan import estimated_seconds
 from cgan.jobs.request import JobRequest, taken
 from cgan.jobs.settings import backend, max_jobs_per_session, reading_backend
-from cgan.messages import RunError
 from cgan.runs import Run, check_existing_run_name
 
 LOCK_NAME = ".jobs.lock"
 
-# The refusals, as templates an interface translates (each JobError holds its cgan.config.Problem).
+# The refusals, as templates an interface translates (each JobError holds its cgan.messages.Problem).
 NOT_A_FOLDER = N_("Run name {shown}: not a run folder's name (one folder name, not hidden, no control "
                   "characters).")
 NO_RUN = N_("No run named {name}.")

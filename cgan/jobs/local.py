@@ -19,10 +19,9 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from cgan.config import N_, Problem
+from cgan.messages import N_, Problem, RunError
 from cgan.files import write_failure
 from cgan.jobs.backend import REPO_ROOT, Backend, JobError, trainer_command
-from cgan.messages import RunError
 from cgan.processes import is_trainer_of, process_start_time, signal_trainer
 
 if TYPE_CHECKING:

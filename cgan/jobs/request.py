@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cgan.config import N_, Problem, TrainConfig, option_named
+from cgan.config import TrainConfig, option_named
+from cgan.messages import N_, Problem
 from cgan.files import checkpoints_root
 from cgan.jobs.plan import quality_plan
 from cgan.jobs.settings import available_devices
@@ -25,7 +26,7 @@ class JobProblem(str):
     """What is wrong with one field of a request, as one English sentence (it is a str):
     "{label}: {problem}." (SENTENCE), or the problem alone when it is a whole sentence (label
     None). An interface says it in its reader's language from `label` and `problem` (a
-    cgan.config.Problem: its template and values)."""
+    cgan.messages.Problem: its template and values)."""
 
     label: str | None
     problem: Problem

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from cgan.config import N_
+from cgan.messages import N_
 from cgan.history import EpochRecord
 
 RECENT_EPOCHS = 5  # the epochs the pace is taken from
