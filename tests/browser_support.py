@@ -169,7 +169,8 @@ def settle_drawn(page, pause_ms: int = 600) -> None:
             if (waiting.length) waiting[0].scrollIntoView({block: 'nearest'});
             return waiting.length === 0;
         }""", polling=250)
-    page.get_by_role("heading", level=1).first.scroll_into_view_if_needed()
+    # By script: a rerun may replace the heading while a locator would be scrolling to it.
+    page.evaluate("() => document.querySelector('h1')?.scrollIntoView({block: 'nearest'})")
     page.wait_for_timeout(pause_ms)
     wait_for_app(page)
 
