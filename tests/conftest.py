@@ -151,6 +151,41 @@ def judged_cdcgan(tmp_path_factory) -> Run:
     )
 
 
+def _serve(folder: Path):
+    """A Streamlit server on `folder` for the rest of the session (a browser test fails, not
+    skips, where no browser can run)."""
+    from tests.browser_support import browser_missing, streamlit_server
+
+    if missing := browser_missing():
+        pytest.fail(f"browser test cannot run: {missing}")
+    with streamlit_server(checkpoints=folder) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def lecture_server(tmp_path_factory, long_run, cdcgan_run):
+    """The address of one Streamlit server, shared by the browser tests that walk the lecture (in
+    English and in Chinese): the 80-epoch CGAN as cgan-report and a small cDCGAN as cdcgan-report.
+    Nothing is trained or deleted through it."""
+    folder = tmp_path_factory.mktemp("lecture")
+    shutil.copytree(long_run.path, folder / "cgan-report")
+    shutil.copytree(cdcgan_run.path, folder / "cdcgan-report")
+    yield from _serve(folder)
+
+
+@pytest.fixture(scope="session")
+def judged_server(tmp_path_factory, judged_run, cdcgan_run):
+    """The address of one Streamlit server for the discriminator's browser tests: a CGAN with D's
+    weights as cgan-report, and cdcgan-small without them (as a run from before the trainer kept
+    D). Nothing is trained or deleted through it."""
+    folder = tmp_path_factory.mktemp("judged")
+    shutil.copytree(judged_run.path, folder / "cgan-report")
+    shutil.copytree(cdcgan_run.path, folder / "cdcgan-small")
+    for file in (folder / "cdcgan-small" / "weights").glob("discriminator_*.pt"):
+        file.unlink()
+    yield from _serve(folder)
+
+
 @pytest.fixture(scope="session")
 def root(tmp_path_factory, cgan_run, cdcgan_run) -> Path:
     """cgan-report (the preferred default, though older) and a newer cdcgan-small."""

@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_support import ROOT, chromium_page, streamlit_server
-from tests.test_browser import IMAGES, MISSING, check_page, open_page, screenshot, settle
+from tests.browser_support import ROOT, chromium_page
+from tests.test_browser import IMAGES, check_page, open_page, screenshot, settle
 
 PROJECTOR = {"width": 1280, "height": 720}
 
 
 @pytest.fixture(scope="module")
-def projector_page(tmp_path_factory, judged_run, cdcgan_run):
-    if MISSING:
-        pytest.fail(f"browser test cannot run: {MISSING}")
-    root = tmp_path_factory.mktemp("served")
-    shutil.copytree(judged_run.path, root / "cgan-report")
-    shutil.copytree(cdcgan_run.path, root / "cdcgan-small")
-    for file in (root / "cdcgan-small" / "weights").glob("discriminator_*.pt"):
-        file.unlink()  # a run from before the trainer kept D
-    with streamlit_server(checkpoints=root) as url, chromium_page(**PROJECTOR) as page:
-        page.goto(url)
+def projector_page(judged_server):
+    with chromium_page(**PROJECTOR) as page:
+        page.goto(judged_server)
         settle(page)
         yield page
 

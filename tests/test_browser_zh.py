@@ -13,16 +13,14 @@ every page goes to test-output/zh-<step>.png for a person to look at.
 from __future__ import annotations
 
 import re
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.browser_support import (
-    ROOT, chromium_page, nothing_clipped, settle_drawn, streamlit_server,
+    ROOT, chromium_page, nothing_clipped, settle_drawn,
 )
-from tests.test_browser import MISSING
 from tests.test_font import assert_chinese_label, zh
 
 WIDTH, HEIGHT = 1280, 720
@@ -157,17 +155,6 @@ def all_chinese(page, where: str) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, long_run, cdcgan_run):
-    if MISSING:
-        pytest.fail(f"browser test cannot run: {MISSING}")
-    root = tmp_path_factory.mktemp("zh")
-    shutil.copytree(long_run.path, root / "cgan-report")
-    shutil.copytree(cdcgan_run.path, root / "cdcgan-report")
-    with streamlit_server(checkpoints=root) as url:
-        yield url
-
-
 def download(page, key: str) -> np.ndarray:
     """The grayscale pixels of the PNG the download button `key` gives."""
     with page.expect_download() as pressed:
@@ -178,12 +165,12 @@ def download(page, key: str) -> np.ndarray:
 
 
 @pytest.mark.timeout(900)
-def test_every_page_and_the_lecture_in_chinese_at_1280x720(served):
+def test_every_page_and_the_lecture_in_chinese_at_1280x720(lecture_server):
     from app.figures import header_height
 
     problems: list[str] = []  # all of them, from every step, then one assertion
     with chromium_page(WIDTH, HEIGHT) as page:
-        page.goto(served + "/?lang=zh")
+        page.goto(lecture_server + "/?lang=zh")
         settle_drawn(page)
         # The checks see what they look for: two labels drawn over each other, a label cut off
         # with an ellipsis and an English word, put into the page for a moment.

@@ -8,7 +8,6 @@ import re
 
 import base64
 import io
-import shutil
 import time
 from urllib.parse import urlparse
 
@@ -16,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_support import ROOT, chromium_page, streamlit_server
-from tests.test_browser import MISSING, check_page, open_page, screenshot, settle
+from tests.browser_support import ROOT, chromium_page
+from tests.test_browser import check_page, open_page, screenshot, settle
 
 PROJECTOR = {"width": 1280, "height": 720}
 WIDE = {"width": 1920, "height": 1080}
@@ -25,17 +24,13 @@ CANVAS = "canvas.upper-canvas"  # Fabric.js draws on the lower canvas and listen
 
 
 @pytest.fixture(scope="module")
-def draw_page(tmp_path_factory, judged_run):
-    if MISSING:
-        pytest.fail(f"browser test cannot run: {MISSING}")
-    root = tmp_path_factory.mktemp("served")
-    shutil.copytree(judged_run.path, root / "cgan-report")
-    with streamlit_server(checkpoints=root) as url, chromium_page(**PROJECTOR) as page:
+def draw_page(judged_server):
+    with chromium_page(**PROJECTOR) as page:
         requests: list[str] = []
         page.on("request", lambda request: requests.append(request.url))
-        page.goto(url)
+        page.goto(judged_server)
         settle(page)
-        yield url, page, requests
+        yield judged_server, page, requests
 
 
 def stroke(page, points) -> None:

@@ -11,7 +11,6 @@ at both sizes goes to test-output/lecture-<width>-<step>.png for a person to loo
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,22 +18,10 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image
 
-from tests.browser_support import ROOT, chromium_page, nothing_clipped, set_sidebar, streamlit_server, wait_for_app
-from tests.test_browser import MISSING
+from tests.browser_support import ROOT, chromium_page, nothing_clipped, set_sidebar, wait_for_app
 
 SIZES = [(1280, 720), (1920, 1080)]
 FIGURES = ".cgan-figure img"
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, long_run, cdcgan_run):
-    if MISSING:
-        pytest.fail(f"browser test cannot run: {MISSING}")
-    root = tmp_path_factory.mktemp("lecture")
-    shutil.copytree(long_run.path, root / "cgan-report")
-    shutil.copytree(cdcgan_run.path, root / "cdcgan-report")
-    with streamlit_server(checkpoints=root) as url:
-        yield url
 
 
 def settle(page) -> None:
@@ -96,8 +83,8 @@ def grid_fits(page, what: str) -> dict:
 
 
 @pytest.mark.parametrize("width,height", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-def test_the_lecture_on_a_projector(served, width, height, capsys):
-    url = served
+def test_the_lecture_on_a_projector(lecture_server, width, height, capsys):
+    url = lecture_server
     hosts: set[str] = set()
     with chromium_page(width, height) as page:
         page.on("request", lambda request: hosts.add(urlparse(request.url).hostname or ""))
