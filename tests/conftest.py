@@ -202,6 +202,33 @@ def checkpoints(monkeypatch, root) -> Path:
     return root
 
 
+@pytest.fixture
+def downloads(monkeypatch):
+    """downloads(at) -> {button key: (file name, the bytes the button gives when pressed)} for an
+    AppTest `at`. The bytes are made here, on the test's thread, outside the page's run: as
+    Streamlit makes them, on another thread when the button is pressed."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    registered: dict[str, tuple] = {}
+    original = MediaFileManager.add_deferred
+
+    def recording(self, data_callable, mimetype, coordinates, file_name=None, **options):
+        file_id = original(self, data_callable, mimetype, coordinates, file_name, **options)
+        registered[file_id] = (file_name, data_callable)
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
+
+    def read(at) -> dict[str, tuple[str, bytes]]:
+        found = {}
+        for button in at.get("download_button"):
+            name, make = registered[button.proto.deferred_file_id]
+            found[button.key] = (name, make())
+        return found
+
+    return read
+
+
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)

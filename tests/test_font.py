@@ -162,31 +162,6 @@ def test_the_script_says_in_one_line_what_is_wrong(tmp_path):
 # Pictures downloaded from a Chinese page
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """downloads(at) -> {button key: (file name, the bytes the button gives when pressed)}.
-    The bytes are made here, on the test's thread, outside the page's run: as Streamlit makes
-    them, on another thread when the button is pressed."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    registered: dict[str, tuple] = {}
-    original = MediaFileManager.add_deferred
-
-    def recording(self, data_callable, mimetype, coordinates, file_name=None, **options):
-        file_id = original(self, data_callable, mimetype, coordinates, file_name, **options)
-        registered[file_id] = (file_name, data_callable)
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
-
-    def read(at) -> dict[str, tuple[str, bytes]]:
-        return {button.key: (registered[button.proto.deferred_file_id][0],
-                             registered[button.proto.deferred_file_id][1]())
-                for button in at.get("download_button")}
-
-    return read
-
-
 def chinese_app(page: str):
     from streamlit.testing.v1 import AppTest
 

@@ -34,31 +34,6 @@ def long_checkpoints(monkeypatch, tmp_path, long_run) -> Run:
     return Run(tmp_path / "cgan-report")
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """downloads(at) -> {button key: (file name, the bytes the button gives when pressed)}."""
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    registered: dict[str, tuple] = {}
-    original = MediaFileManager.add_deferred
-
-    def recording(self, data_callable, mimetype, coordinates, file_name=None, **options):
-        file_id = original(self, data_callable, mimetype, coordinates, file_name, **options)
-        registered[file_id] = (file_name, data_callable)
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
-
-    def read(at: AppTest) -> dict[str, tuple[str, bytes]]:
-        found = {}
-        for button in at.get("download_button"):
-            name, make = registered[button.proto.deferred_file_id]
-            found[button.key] = (name, make())
-        return found
-
-    return read
-
-
 def rgb(shown) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(shown.data)).convert("RGB"))
 
