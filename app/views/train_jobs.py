@@ -8,6 +8,7 @@ options' labels.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
@@ -157,14 +158,25 @@ def readable_log(text: str) -> str:
 
 def loss_chart(job: jobs.Job) -> go.Figure:
     """D and G loss per epoch, in the app's chart template; the x axis spans the whole run."""
-    epochs = [r.epoch for r in job.history]
+    history = job.history
+    return _loss_figure(tuple(r.epoch for r in history), tuple(r.d_loss for r in history),
+                        tuple(r.g_loss for r in history), max(job.epochs_total, 1),
+                        (_("D loss"), _("G loss"), _("D and G loss per epoch"), _("Epoch"), _("Loss")))
+
+
+@functools.lru_cache(maxsize=256)
+def _loss_figure(epochs: tuple, d_losses: tuple, g_losses: tuple, total: int, words: tuple) -> go.Figure:
+    """The chart for one history, built once: the job list redraws every job every few seconds
+    while one trains, and a finished job's chart does not change (Streamlit reads a figure, it
+    does not change it)."""
+    d_name, g_name, title, x_title, y_title = words
     figure = go.Figure()
-    figure.add_scatter(x=epochs, y=[r.d_loss for r in job.history], name=_("D loss"), mode="lines+markers",
+    figure.add_scatter(x=epochs, y=d_losses, name=d_name, mode="lines+markers",
                        line=dict(width=3, color=plots.BLUE))
-    figure.add_scatter(x=epochs, y=[r.g_loss for r in job.history], name=_("G loss"), mode="lines+markers",
+    figure.add_scatter(x=epochs, y=g_losses, name=g_name, mode="lines+markers",
                        line=dict(width=3, color=plots.ORANGE))
-    plots.style(figure, _("D and G loss per epoch"), x_title=_("Epoch"), y_title=_("Loss"), height=320)
-    figure.update_xaxes(range=[0.5, max(job.epochs_total, 1) + 0.5])
+    plots.style(figure, title, x_title=x_title, y_title=y_title, height=320)
+    figure.update_xaxes(range=[0.5, total + 0.5])
     return figure
 
 
