@@ -134,7 +134,10 @@ def test_the_lecture_on_a_projector(lecture_server, width, height, capsys):
         grid_fits(page, "grid with an outlined column")
         shot(page, width, "3-column-3")
 
-        # Play at 4x for a moment, then stop.
+        # Play at 4x for a moment, then stop. From epoch 1: 80 epochs at 0.1 s (Play from the
+        # epoch the scrubbing ended on, 79 say, would end before Stop could be pressed).
+        page.get_by_role("button", name="1", exact=True).click()
+        page.locator(".cgan-figure figcaption").filter(has_text="Epoch 1").wait_for()
         page.get_by_role("radio", name="4x").click()
         settle(page)
         page.get_by_role("button", name="Play").click()

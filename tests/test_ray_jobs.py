@@ -57,7 +57,9 @@ def ray_head():
         "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port",
         "node-manager-port", "object-manager-port",
     )}
-    worker_base = free_port() // 100 * 100 % 50000 + 10000
+    # A hundred worker ports that none of the components' ports falls in (Ray refuses an overlap).
+    worker_base = next(base for base in (free_port() // 100 * 100 % 50000 + 10000 for _ in range(100))
+                       if not any(base <= port < base + 100 for port in ports.values()))
     command = [
         str(RAY), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
         "--dashboard-host", "127.0.0.1", "--include-dashboard", "true", "--num-cpus", "2",
