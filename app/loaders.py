@@ -22,7 +22,6 @@ from cgan.sampling import generate, noise
 from cgan.threads import for_interactive
 
 
-
 @contextlib.contextmanager
 def page_errors():
     """Turn what can go wrong while reading runs into one line on the page, in place."""

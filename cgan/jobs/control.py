@@ -134,11 +134,8 @@ def get_job(name: str, root: str | Path | None = None) -> Job | None:
     folder's (a control character, a path)."""
     try:
         check_existing_run_name(name)
-    except ValueError as exc:
-        reason = exc.args[0] if exc.args else None
-        if isinstance(reason, Problem) and "shown" in reason.values:
-            raise JobNameError(Problem(NOT_A_FOLDER, shown=reason.values["shown"]), field="name") from None
-        raise JobNameError(f"{str(exc)[0].upper()}{str(exc)[1:]}.", field="name") from None
+    except ValueError as exc:  # its Problem (cgan.runs.NOT_A_FOLDER), said as a sentence
+        raise JobNameError(Problem(NOT_A_FOLDER, **exc.args[0].values), field="name") from None
     run = Run(_root(root) / name)
     return Job.read(run) if run.launched() else None
 

@@ -17,7 +17,7 @@ from cgan.messages import N_, Problem
 from cgan.files import checkpoints_root
 from cgan.jobs.plan import quality_plan
 from cgan.jobs.settings import available_devices
-from cgan.runs import check_run_name
+from cgan.runs import RUN_NAME_RULE, check_run_name
 
 SENTENCE = N_("{label}: {problem}.")  # how a labelled problem reads
 
@@ -73,8 +73,8 @@ class JobRequest:
         problems: dict[str, JobProblem] = {}
         try:
             check_run_name(self.name)
-        except ValueError as exc:
-            problems["name"] = _name_problem(exc)
+        except ValueError:
+            problems["name"] = JobProblem(Problem(RUN_NAME_RULE), N_("Run name"))
         else:
             if (Path(root if root is not None else checkpoints_root()) / self.name).exists():
                 problems["name"] = taken(self.name)
@@ -93,17 +93,6 @@ class JobRequest:
 def taken(name: str) -> JobProblem:
     """The problem of a name another run has."""
     return JobProblem(Problem(N_("A run named {name} already exists: choose another name."), name=name))
-
-
-def _name_problem(exc: ValueError) -> JobProblem:
-    """check_run_name's refusal ("run name: what a name may hold") as a labelled sentence, its
-    rule kept as a Problem so the app can say it in the reader's language."""
-    reason = exc.args[0] if exc.args else None
-    rule = reason.values.get("rule") if isinstance(reason, Problem) else None
-    if isinstance(rule, Problem):
-        return JobProblem(rule, N_("Run name"))
-    text = str(exc)
-    return JobProblem(Problem("{reason}.", reason=text[:1].upper() + text[1:]))
 
 
 def _defaults_with(options: dict[str, Any]) -> TrainConfig:
