@@ -31,7 +31,7 @@ except ImportError:
         raise
     pytest.skip("Ray is not installed (pip install -r requirements-ray.txt)", allow_module_level=True)
 
-from tests.browser_support import free_port  # noqa: E402
+from tests.browser_support import free_port, free_ports  # noqa: E402
 from tests.conftest import wait_until  # noqa: E402
 
 RAY = Path(sys.executable).parent / "ray"
@@ -52,11 +52,10 @@ def job_in(state: str, name: str, root: Path):
 def ray_head():
     """A one-node Ray cluster on 127.0.0.1 with free ports; yields its job submission address."""
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay short
-    ports = {name: free_port() for name in (
-        "port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port",
-        "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port",
-        "node-manager-port", "object-manager-port",
-    )}
+    names = ("port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port",
+             "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port",
+             "node-manager-port", "object-manager-port")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))  # no two the same: Ray refuses that
     # A hundred worker ports that none of the components' ports falls in (Ray refuses an overlap).
     worker_base = next(base for base in (free_port() // 100 * 100 % 50000 + 10000 for _ in range(100))
                        if not any(base <= port < base + 100 for port in ports.values()))
